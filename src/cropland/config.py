@@ -1,0 +1,201 @@
+"""The validated build configuration (YAML). Relative paths resolve against the file's folder.
+
+Every field is documented below; ``cropland config-schema`` prints them as JSON Schema.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cropland.core.classes import PUBLISHED_CLASSES, get_class
+from cropland.core.indices import NdwiFormula, Variant
+from cropland.errors import ConfigError, UnknownClassError
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PointsConfig(_Model):
+    """Where the points come from: a points table, or synthetic points for the simulator."""
+
+    path: Path | None = Field(None, description="Points table (CSV/Parquet, see docs/format.md).")
+    synthetic_per_class: int | None = Field(
+        None, gt=0, description="Make this many synthetic points per class (simulator only)."
+    )
+    synthetic_clusters: int = Field(
+        4, gt=0, description="Synthetic points are grouped in this many farming areas."
+    )
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> PointsConfig:
+        if (self.path is None) == (self.synthetic_per_class is None):
+            raise ValueError("give exactly one of points.path or points.synthetic_per_class")
+        return self
+
+
+class SourceConfig(_Model):
+    """The Sentinel-2 source and its scene/pixel filters."""
+
+    kind: str = Field("simulator", description="simulator, local, stac or earthengine.")
+    level: Literal["L1C", "L2A"] = Field("L2A", description="Sentinel-2 processing level.")
+    max_scene_cloud: float = Field(
+        5.0, ge=0, le=100, description="Keep scenes whose cloud percentage is below this."
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Options of the chosen source (see its documentation)."
+    )
+
+
+class IndicesConfig(_Model):
+    """Vegetation-index formulas (see ``cropland.core.indices``)."""
+
+    variant: Variant = Field("documented", description="documented, or original (GEE script).")
+    ndwi: NdwiFormula = Field("gao", description="gao (B8, B11) or mcfeeters (B3, B8).")
+
+
+class RenderConfig(_Model):
+    """How PNGs are rendered from reflectance and indices (values are clipped, never wrapped)."""
+
+    rgb_max: float = Field(0.3, gt=0, description="Reflectance mapped to 255 in RGB PNGs.")
+    index_range: tuple[float, float] = Field(
+        (-1.0, 1.0), description="Index values mapped to 0 and 255 in index PNGs."
+    )
+
+
+class SplitConfig(_Model):
+    """Split fractions; a point is in one split for every year and image type."""
+
+    training: float = Field(0.70, gt=0, lt=1)
+    validation: float = Field(0.15, ge=0, lt=1)
+    test: float = Field(0.15, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> SplitConfig:
+        total = self.training + self.validation + self.test
+        if abs(total - 1) > 1e-6:
+            raise ValueError(f"split fractions must sum to 1, got {total:g}")
+        return self
+
+
+class ExportConfig(_Model):
+    """Which release artefacts to write."""
+
+    png: bool = Field(True, description="Write the PNG tree (RGB and the six indices).")
+    raw_zip: bool = Field(True, description="Write one zip of single-band GeoTIFFs per sample.")
+
+
+class BuildConfig(_Model):
+    """Everything a build needs. Defaults reproduce the published dataset's choices."""
+
+    name: str = Field("cropland", description="Dataset name, used in the report and card.")
+    years: list[int] = Field(description="Crop years to build.", min_length=1)
+    months: list[int] = Field([6, 7, 8, 9, 10], description="Months (1-12); one composite each.")
+    classes: list[str] = Field(
+        list(PUBLISHED_CLASSES), description="Class folder names or ACI codes to keep."
+    )
+    points: PointsConfig
+    patch_size: int = Field(64, gt=0, description="Pixels per side: 64, or 65 like the PNGs.")
+    resolution: float = Field(10.0, gt=0, description="Pixel size in CRS units (metres).")
+    crs: str = Field("EPSG:3978", description="Target CRS of the patches.")
+    resampling: Literal["nearest", "bilinear", "cubic"] = Field(
+        "bilinear", description="Resampling of the bands onto the patch grid."
+    )
+    source: SourceConfig = Field(default_factory=SourceConfig)
+    indices: IndicesConfig = Field(default_factory=IndicesConfig)
+    render: RenderConfig = Field(default_factory=RenderConfig)
+    splits: SplitConfig = Field(default_factory=SplitConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+    output: Path = Field(Path("out"), description="Output folder of the dataset.")
+    seed: int = Field(0, description="Seed of the simulator, the splits and the sampling.")
+
+    @field_validator("years")
+    @classmethod
+    def _years(cls, v: list[int]) -> list[int]:
+        bad = [y for y in v if not 2015 <= y <= 2100]
+        if bad:
+            raise ValueError(f"Sentinel-2 years start in 2015; got {bad}")
+        return sorted(set(v))
+
+    @field_validator("months")
+    @classmethod
+    def _months(cls, v: list[int]) -> list[int]:
+        bad = [m for m in v if not 1 <= m <= 12]
+        if bad:
+            raise ValueError(f"months must be 1-12, got {bad}")
+        return sorted(set(v))
+
+    @field_validator("classes")
+    @classmethod
+    def _classes(cls, v: list[str | int]) -> list[str]:
+        names = []
+        for key in v:
+            try:
+                names.append(get_class(key).name)
+            except UnknownClassError as e:
+                raise ValueError(str(e)) from None
+        return list(dict.fromkeys(names))
+
+    @field_validator("crs")
+    @classmethod
+    def _crs(cls, v: str) -> str:
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
+
+        try:
+            crs = CRS.from_user_input(v)
+        except CRSError:
+            raise ValueError(f"unknown CRS {v!r}; use e.g. EPSG:3978") from None
+        if not crs.is_projected:
+            raise ValueError(f"CRS {v!r} is not projected; patches need metres (e.g. EPSG:3978)")
+        return v
+
+    def resolve_paths(self, base: Path) -> BuildConfig:
+        """Return a copy whose relative paths are taken relative to ``base``."""
+        out = self.model_copy(deep=True)
+        out.output = (base / out.output).resolve()
+        if out.points.path is not None:
+            out.points.path = (base / out.points.path).resolve()
+            if not out.points.path.exists():
+                raise ConfigError(
+                    f"points.path: {out.points.path} does not exist; fix the path in the config"
+                )
+        return out
+
+
+def parse_config(data: dict[str, Any], base: Path = Path("."), origin: str = "config") -> BuildConfig:
+    """Validate a configuration mapping; errors name each field and what is wrong with it."""
+    try:
+        cfg = BuildConfig.model_validate(data)
+    except ValidationError as e:
+        lines = [
+            f"  {'.'.join(str(p) for p in err['loc']) or '(top level)'}: "
+            f"{err['msg'].removeprefix('Value error, ')}"
+            for err in e.errors()
+        ]
+        raise ConfigError(f"{origin} is invalid:\n" + "\n".join(lines)) from None
+    return cfg.resolve_paths(base)
+
+
+def load_config(path: str | Path, **overrides: Any) -> BuildConfig:
+    """Read a YAML configuration file; ``overrides`` replace top-level fields."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of fields, see configs/demo.yaml")
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return parse_config(data, path.parent, str(path))
+
+
+def dump_config(cfg: BuildConfig) -> str:
+    """The resolved configuration as YAML (saved next to every output)."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,94 @@
+"""The points table: one row per point and year, the spine's input.
+
+======== ======= ==============================================================
+column   dtype   meaning
+======== ======= ==============================================================
+point_id int64   stable identifier of a geographic point (a field centre)
+year     int64   crop year of the label
+lon      float64 WGS84 longitude of the field centre
+lat      float64 WGS84 latitude
+province str     province code (AB BC MB NB NL NS ON PE QC SK)
+aci_code int64   Annual Crop Inventory code of the label that year
+label    str     class folder name (``SPRING_WHEAT``), derived from ``aci_code``
+======== ======= ==============================================================
+
+A point keeps its id, position and province across years; its label may change (crop
+rotation). Stored as CSV or Parquet, chosen by the file extension.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from cropland.core.classes import get_class
+from cropland.core.provinces import PROVINCES
+from cropland.errors import PointsError, UnknownClassError
+from cropland.io import atomic_path
+
+COLUMNS: dict[str, str] = {
+    "point_id": "int64",
+    "year": "int64",
+    "lon": "float64",
+    "lat": "float64",
+    "province": "str",
+    "aci_code": "int64",
+    "label": "str",
+}
+
+
+def validate_points(df: pd.DataFrame, source: str = "points table") -> pd.DataFrame:
+    """Check columns and values; return a copy with canonical dtypes and row order."""
+    missing = [c for c in COLUMNS if c not in df.columns and c != "label"]
+    if missing:
+        raise PointsError(f"{source}: missing column(s) {missing}; expected {list(COLUMNS)}")
+    df = df.copy()
+    try:
+        labels = [get_class(int(c)).name for c in df["aci_code"]]
+    except UnknownClassError as e:
+        raise PointsError(f"{source}: {e}") from None
+    df["label"] = labels
+    df = df[list(COLUMNS)].astype(COLUMNS)
+    problems = []
+    bad_coords = ~df["lon"].between(-180, 180) | ~df["lat"].between(-90, 90)
+    if bad_coords.any():
+        problems.append(f"impossible coordinates in rows {_rows(bad_coords)}")
+    bad_prov = ~df["province"].isin(list(PROVINCES))
+    if bad_prov.any():
+        problems.append(f"unknown province codes in rows {_rows(bad_prov)}")
+    dup = df.duplicated(["point_id", "year"])
+    if dup.any():
+        problems.append(f"repeated (point_id, year) in rows {_rows(dup)}")
+    moved = df.groupby("point_id")[["lon", "lat", "province"]].nunique().max(axis=1) > 1
+    if moved.any():
+        problems.append(f"points whose position or province changes between years: "
+                        f"{list(moved[moved].index[:10])}")
+    if problems:
+        raise PointsError(f"{source}: " + "; ".join(problems))
+    return df.sort_values(["point_id", "year"]).reset_index(drop=True)
+
+
+def _rows(mask: pd.Series) -> list[int]:
+    return [int(i) for i in mask[mask].index[:10]]
+
+
+def read_points(path: str | Path) -> pd.DataFrame:
+    """Read and validate a points table (``.csv`` or ``.parquet``)."""
+    path = Path(path)
+    if not path.exists():
+        raise PointsError(f"points file {path} does not exist; check `points.path` in the config")
+    df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    return validate_points(df, str(path))
+
+
+def write_points(df: pd.DataFrame, path: str | Path) -> Path:
+    """Validate and write a points table atomically."""
+    df = validate_points(df)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if path.suffix == ".parquet":
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_csv(tmp, index=False)
+    return path
