@@ -72,9 +72,15 @@ class Source(ABC):
     #: True when the pixels are simulated; propagated to every output and the dataset card.
     synthetic: ClassVar[bool] = False
 
-    def __init__(self, level: Level = "L2A", options: SourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        level: Level = "L2A",
+        options: SourceOptions | None = None,
+        resampling: str = "bilinear",
+    ) -> None:
         self.level = level
         self.options = options or self.Options()
+        self.resampling = resampling  # of the bands onto patch grids; masks use nearest
 
     @abstractmethod
     def search(

@@ -1,0 +1,138 @@
+"""Run the extraction stage of a build: resumable, with a progress bar, on any executor.
+
+Jobs run in this process, in a process pool, or on anything with the
+:class:`concurrent.futures.Executor` interface (a ``dask.distributed`` client's
+``get_executor()`` too). Workers write sample files atomically and return results; only
+this process writes the manifest.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from cropland.build.extract import Job, plan_jobs, run_job, samples_of
+from cropland.build.manifest import Manifest, TaskResult, task_id
+from cropland.config import BuildConfig, dump_config
+from cropland.export.layout import CONFIG_FILE, POINTS_FILE
+from cropland.io import write_text_atomic
+from cropland.points.table import read_points, validate_points, write_points
+from cropland.sources import Source, make_source
+
+log = logging.getLogger(__name__)
+MANIFEST_FILE = "manifest.sqlite"
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    """Task counts after a build, and the failures with their reasons."""
+
+    counts: dict[str, int]
+    failures: list[tuple[str, str]]
+
+    @property
+    def complete(self) -> bool:
+        return not self.counts.get("pending") and not self.counts.get("failed")
+
+
+def load_build_points(cfg: BuildConfig, source: Source | None = None) -> pd.DataFrame:
+    """The points table of a build: read from ``points.path``, or made by the simulator."""
+    if cfg.points.path is not None:
+        return read_points(cfg.points.path)
+    source = source or make_source(cfg)
+    if not hasattr(source, "synthetic_points"):
+        from cropland.errors import ConfigError
+
+        raise ConfigError("points.synthetic_per_class needs source.kind: simulator; "
+                          "give points.path for other sources")
+    return source.synthetic_points(cfg.points.synthetic_per_class, cfg.years,
+                                   cfg.points.synthetic_clusters)
+
+
+def prepare(cfg: BuildConfig) -> pd.DataFrame:
+    """Write the resolved config and the points table into the output folder."""
+    out = Path(cfg.output)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / CONFIG_FILE, dump_config(cfg))
+    points_file = out / POINTS_FILE
+    if points_file.exists():  # a resumed build keeps the points it started with
+        return read_points(points_file)
+    points = validate_points(load_build_points(cfg))
+    write_points(points, points_file)
+    return points
+
+
+def extract(
+    cfg: BuildConfig,
+    executor: Executor | None = None,
+    workers: int = 1,
+    retry_failed: bool = False,
+    progress: bool = True,
+) -> BuildSummary:
+    """Extract every pending sample of ``cfg`` (resuming an interrupted build)."""
+    out = Path(cfg.output)
+    points = prepare(cfg)
+    targets = samples_of(points, cfg)
+    with Manifest(out / MANIFEST_FILE) as manifest:
+        manifest.add(t.sample for t in targets)
+        if n := manifest.reset_missing(out):
+            log.warning("%d finished samples lost their file; redoing them", n)
+        todo = manifest.todo(retry_failed)
+        jobs = plan_jobs(targets, todo)
+        log.info("%d samples to extract in %d jobs (%d already finished)",
+                 len(todo), len(jobs), len(targets) - len(todo))
+        with _progress(progress) as bar:
+            task = bar.add_task("extracting", total=len(todo))
+            for results in _execute(jobs, cfg, executor, workers):
+                manifest.record(results)
+                bar.advance(task, len(results))
+        return BuildSummary(manifest.counts(), manifest.failures())
+
+
+def _execute(jobs: list[Job], cfg: BuildConfig, executor: Executor | None, workers: int):
+    if executor is None and workers <= 1:
+        source = make_source(cfg)
+        for job in jobs:
+            yield _guarded(source, job, cfg)
+        return
+    own = executor is None
+    executor = executor or ProcessPoolExecutor(workers)
+    try:
+        futures: dict[Future, Job] = {executor.submit(_run_remote, job, cfg): job for job in jobs}
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        if own:
+            executor.shutdown(cancel_futures=True)
+
+
+def _guarded(source: Source, job: Job, cfg: BuildConfig) -> list[TaskResult]:
+    """Run a job; a failure marks its tasks failed (with the reason) and the build goes on."""
+    try:
+        return run_job(source, job, cfg)
+    except Exception as e:  # noqa: BLE001 (recorded in the manifest, logged)
+        log.exception("job %s-%02d failed", job.year, job.month)
+        reason = f"{type(e).__name__}: {e}"
+        return [TaskResult(task_id(t.sample), "failed", reason=reason) for t in job.targets]
+
+
+def _run_remote(job: Job, cfg: BuildConfig) -> list[TaskResult]:
+    return _guarded(_cached_source(cfg.model_dump_json()), job, cfg)
+
+
+@cache
+def _cached_source(cfg_json: str) -> Source:
+    return make_source(BuildConfig.model_validate_json(cfg_json))
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeRemainingColumn(), disable=not enabled, transient=False,
+    )

@@ -1,0 +1,39 @@
+"""Turning a scene's quality layers into clear-pixel masks, and DN into reflectance."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cropland.core.bands import REFLECTANCE_SCALE
+
+#: Level-2A scene classification: 0 no data, 1 saturated/defective, 3 cloud shadow,
+#: 8 cloud medium probability, 9 cloud high probability, 10 thin cirrus.
+SCL_NOT_CLEAR: tuple[int, ...] = (0, 1, 3, 8, 9, 10)
+SCL_CLOUD: tuple[int, ...] = (3, 8, 9, 10)
+#: Level-1C QA60 bits: 10 opaque cloud, 11 cirrus (both tested, unlike the original script).
+QA60_BITS: tuple[int, ...] = (10, 11)
+
+
+def scl_masks(scl: np.ndarray, not_clear: tuple[int, ...] = SCL_NOT_CLEAR) -> tuple[np.ndarray, np.ndarray]:
+    """(clear, cloud) masks from an SCL layer."""
+    return ~np.isin(scl, not_clear), np.isin(scl, SCL_CLOUD)
+
+
+def qa60_masks(qa60: np.ndarray, bits: tuple[int, ...] = QA60_BITS) -> tuple[np.ndarray, np.ndarray]:
+    """(clear, cloud) masks from a QA60 bit mask: a pixel is cloud if *any* bit is set."""
+    flag = np.zeros(qa60.shape, dtype=bool)
+    for bit in bits:
+        flag |= (qa60.astype(np.int64) >> bit) & 1 == 1
+    return ~flag, flag
+
+
+def to_reflectance(dn: np.ndarray, offset: float = 0.0, nodata: float | None = 0) -> np.ndarray:
+    """Reflectance ``(DN + offset) / 10000`` as float32, NaN where DN equals ``nodata``.
+
+    ``offset`` is the scene's BOA_ADD_OFFSET / RADIO_ADD_OFFSET (-1000 from processing
+    baseline 04.00 on, 0 before): applied here, and only here.
+    """
+    out = (dn.astype(np.float32) + np.float32(offset)) / np.float32(REFLECTANCE_SCALE)
+    if nodata is not None:
+        out[dn == nodata] = np.nan
+    return out
