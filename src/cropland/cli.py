@@ -37,6 +37,47 @@ def classes(published: bool = typer.Option(False, help="Only the 10 published cl
         typer.echo(f"{c.code:>4}  {c.name:<22} {c.label}")
 
 
+def _report(result) -> None:
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(result.extraction.counts.items()))
+    console.print(f"[green]samples:[/green] {counts}")
+    for task, reason in result.extraction.failures[:5]:
+        console.print(f"[yellow]failed[/yellow] {task}: {reason}")
+    console.print(f"dataset: {result.output}")
+    console.print(f"report:  {result.report}")
+
+
+@app.command()
+def build(
+    config: Path = typer.Option(..., "--config", "-c", help="Build configuration (YAML)."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (overrides `output`)."),
+    workers: int = typer.Option(1, help="Worker processes for extraction."),
+    retry_failed: bool = typer.Option(False, help="Run failed tasks again."),
+):
+    """Build a dataset: extract composites, split, export PNGs/zips, write the report."""
+    from cropland.config import load_config
+    from cropland.pipeline import build_dataset
+
+    cfg = load_config(config, output=str(out.resolve()) if out else None)
+    _report(build_dataset(cfg, workers=workers, retry_failed=retry_failed))
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo-out"), "--out", help="Output folder."),
+    workers: int = typer.Option(2, help="Worker processes."),
+    show_config: bool = typer.Option(False, help="Print the demo configuration and exit."),
+):
+    """Simulate a small archive offline and run every stage on it (synthetic data)."""
+    from cropland.config import demo_config_path, load_config
+    from cropland.pipeline import build_dataset
+
+    if show_config:
+        typer.echo(demo_config_path().read_text())
+        return
+    cfg = load_config(demo_config_path(), output=str(out.resolve()))
+    _report(build_dataset(cfg, workers=workers))
+
+
 def run() -> None:
     """Entry point: turn known errors into a one-line message and exit status 2."""
     try:

@@ -5,6 +5,7 @@ Every field is documented below; ``cropland config-schema`` prints them as JSON 
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -95,7 +96,7 @@ class BuildConfig(_Model):
     name: str = Field("cropland", description="Dataset name, used in the report and card.")
     years: list[int] = Field(description="Crop years to build.", min_length=1)
     months: list[int] = Field([6, 7, 8, 9, 10], description="Months (1-12); one composite each.")
-    classes: list[str] = Field(
+    classes: list[str | int] = Field(
         list(PUBLISHED_CLASSES), description="Class folder names or ACI codes to keep."
     )
     points: PointsConfig
@@ -131,7 +132,7 @@ class BuildConfig(_Model):
 
     @field_validator("classes")
     @classmethod
-    def _classes(cls, v: list[str | int]) -> list[str]:
+    def _classes(cls, v: list[str | int]) -> list[str | int]:
         names = []
         for key in v:
             try:
@@ -194,6 +195,11 @@ def load_config(path: str | Path, **overrides: Any) -> BuildConfig:
         raise ConfigError(f"{path} must hold a mapping of fields, see configs/demo.yaml")
     data.update({k: v for k, v in overrides.items() if v is not None})
     return parse_config(data, path.parent, str(path))
+
+
+def demo_config_path() -> Path:
+    """The offline demo's configuration, shipped with the package."""
+    return Path(str(resources.files("cropland.configs").joinpath("demo.yaml")))
 
 
 def dump_config(cfg: BuildConfig) -> str:

@@ -1,0 +1,66 @@
+"""The whole build, stage by stage: extract -> split -> export -> statistics and card.
+
+Each stage reads what the previous one wrote to the output folder, so any stage can be
+rerun alone, and an interrupted build resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+
+from cropland.build.runner import BuildSummary, extract
+from cropland.config import BuildConfig
+from cropland.export.layout import POINTS_FILE, REPORT_FILE, SPLITS_FILE
+from cropland.points.table import read_points
+from cropland.split import Splits, make_splits, read_splits, write_splits
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """Where a build's outputs are, and how its tasks ended."""
+
+    output: Path
+    extraction: BuildSummary
+
+    @property
+    def report(self) -> Path:
+        return self.output / REPORT_FILE
+
+
+def split_dataset(cfg: BuildConfig) -> Splits:
+    """Make (or reuse, so reruns keep every point in its split) the dataset's splits."""
+    path = Path(cfg.output) / SPLITS_FILE
+    if path.exists():
+        return read_splits(path)
+    points = read_points(Path(cfg.output) / POINTS_FILE)
+    splits = make_splits(points[points["year"].isin(cfg.years)], cfg.splits, cfg.seed)
+    write_splits(splits, path)
+    return splits
+
+
+def build_dataset(
+    cfg: BuildConfig,
+    executor: Executor | None = None,
+    workers: int = 1,
+    retry_failed: bool = False,
+    progress: bool = True,
+) -> BuildResult:
+    """Run every stage of a build described by ``cfg``."""
+    from cropland.card import write_card
+    from cropland.export.release import export_release
+    from cropland.stats import write_report
+
+    summary = extract(cfg, executor, workers, retry_failed, progress)
+    if summary.failures:
+        log.warning("%d samples failed; rerun with --retry-failed (first: %s)",
+                    len(summary.failures), summary.failures[0])
+    splits = split_dataset(cfg)
+    export_release(cfg.output, cfg, splits, workers=max(workers, 1))
+    write_report(cfg.output)
+    write_card(cfg.output)
+    return BuildResult(Path(cfg.output), summary)

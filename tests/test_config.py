@@ -1,0 +1,48 @@
+import pytest
+
+from cropland.config import demo_config_path, load_config, parse_config
+from cropland.errors import ConfigError
+
+BASE = {"years": [2019], "points": {"synthetic_per_class": 2}}
+
+
+def test_demo_config_is_valid(tmp_path):
+    cfg = load_config(demo_config_path(), output=str(tmp_path))
+    assert cfg.patch_size == 64 and cfg.crs == "EPSG:3978" and len(cfg.classes) == 10
+    assert cfg.output == tmp_path
+
+
+def test_classes_by_name_or_code():
+    cfg = parse_config(BASE | {"classes": ["spring wheat", 133, "135"]})
+    assert cfg.classes == ["SPRING_WHEAT", "BARLEY", "MILLET"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"classes": ["BARLEY", "BANANA"]}, r"classes: unknown crop class 'BANANA'"),
+        ({"months": [6, 13]}, r"months: months must be 1-12, got \[13\]"),
+        ({"patch_size": -64}, r"patch_size: Input should be greater than 0"),
+        ({"crs": "EPSG:4326"}, r"crs: .*not projected"),
+        ({"points": {}}, r"points: give exactly one of"),
+        ({"colour": "red"}, r"colour: Extra inputs are not permitted"),
+        ({"splits": {"training": 0.8, "validation": 0.15, "test": 0.15}}, r"sum to 1"),
+    ],
+)
+def test_bad_configuration_is_explained(change, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config(BASE | change)
+
+
+def test_missing_points_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"points.path: .*nope.csv does not exist"):
+        parse_config(BASE | {"points": {"path": "nope.csv"}}, base=tmp_path)
+
+
+def test_missing_or_broken_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("years: [2019\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
