@@ -1,0 +1,1 @@
+"""Curation: automatic quality scores, a decision store and a web review app."""

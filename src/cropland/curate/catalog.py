@@ -1,0 +1,105 @@
+"""The samples of a built dataset, indexed by id: the only way the app reaches a file.
+
+A sample id is the GeoTIFF's stem (``POINT_2_201909_AB_BARLEY``). Paths come from scanning
+``tif/`` once; a request's id is looked up in that index and never joined into a path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from cropland.config import RenderConfig
+from cropland.core.naming import SampleName
+from cropland.errors import DatasetError
+from cropland.export.layout import CONFIG_FILE, SPLITS_FILE, iter_samples
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One sample of the dataset: its name, GeoTIFF and split (None when no splits.json)."""
+
+    name: SampleName
+    path: Path
+    split: str | None
+
+    @property
+    def id(self) -> str:
+        """The sample id, ``POINT_2_201909_AB_BARLEY``."""
+        return self.name.stem
+
+
+class Catalog:
+    """The samples of one dataset folder, by id, with its rendering settings."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root).resolve()
+        if not (self.root / "tif").is_dir():
+            raise DatasetError(
+                f"{self.root} is not a cropland dataset: it has no tif/ folder "
+                "(build one with `cropland demo --out DIR`)"
+            )
+        splits = read_assignments(self.root / SPLITS_FILE)
+        self.samples: dict[str, Sample] = {
+            name.stem: Sample(name, path, splits.get(str(name.point_id)))
+            for name, path in iter_samples(self.root)
+        }
+        if not self.samples:
+            raise DatasetError(f"{self.root}/tif holds no sample GeoTIFF; the build is empty")
+        self.render = read_render_config(self.root / CONFIG_FILE)
+        self._by_point: dict[int, list[str]] = {}
+        for sid, s in sorted(self.samples.items(), key=lambda kv: (kv[1].name.year, kv[1].name.month)):
+            self._by_point.setdefault(s.name.point_id, []).append(sid)
+        log.info("dataset %s: %d samples", self.root, len(self.samples))
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __contains__(self, sample_id: object) -> bool:
+        return sample_id in self.samples
+
+    def get(self, sample_id: str) -> Sample:
+        """The sample with this id; ``KeyError`` when the dataset has none."""
+        return self.samples[sample_id]
+
+    def same_point(self, sample_id: str) -> list[str]:
+        """Ids of every sample of the same point, by year and month (itself included)."""
+        return list(self._by_point[self.samples[sample_id].name.point_id])
+
+    def facets(self) -> dict[str, list]:
+        """The distinct classes, years, months, provinces and splits, sorted."""
+        names = [s.name for s in self.samples.values()]
+        return {
+            "label": sorted({n.label for n in names}),
+            "year": sorted({n.year for n in names}),
+            "month": sorted({n.month for n in names}),
+            "province": sorted({n.province for n in names}),
+        }
+
+
+def read_assignments(path: Path) -> dict[str, str]:
+    """Point id -> split from ``splits.json``; empty when the file does not exist."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {str(k): str(v) for k, v in data["assignments"].items()}
+    except (ValueError, KeyError, AttributeError) as e:
+        raise DatasetError(f"{path} is not a cropland splits file ({e}); rebuild the splits") from None
+
+
+def read_render_config(path: Path) -> RenderConfig:
+    """The ``render:`` section of the dataset's ``config.yaml`` (defaults when absent)."""
+    if not path.exists():
+        return RenderConfig()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return RenderConfig.model_validate(data.get("render") or {})
+    except (yaml.YAMLError, ValueError, AttributeError) as e:
+        raise DatasetError(f"{path}: cannot read its render section ({e})") from None

@@ -1,0 +1,410 @@
+"""Review decisions, their audit log, reviewer tokens and cached quality scores, in SQL.
+
+SQLite is the default (a file, WAL mode, one connection per thread, ``BEGIN IMMEDIATE``
+write transactions); PostgreSQL is used when the location is a ``postgresql://`` URL
+(``pip install psycopg``). Both run the same statements.
+
+Every change is one transaction that appends to ``audit`` and updates ``decisions``. A
+change carries a client-chosen ``decision_id``: sending it again returns the recorded
+change instead of applying it twice. ``undo`` reverts a reviewer's latest change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cropland.errors import CroplandError
+
+log = logging.getLogger(__name__)
+
+DECISIONS: tuple[str, ...] = ("accept", "reject")
+_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS reviewers (
+  name TEXT PRIMARY KEY,
+  token_hash TEXT NOT NULL UNIQUE,
+  created_at TEXT NOT NULL,
+  revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS audit (
+  seq {serial},
+  decision_id TEXT NOT NULL,
+  sample_id TEXT NOT NULL,
+  action TEXT NOT NULL CHECK (action IN ('accept', 'reject', 'undo')),
+  reason TEXT NOT NULL,
+  reviewer TEXT NOT NULL,
+  at TEXT NOT NULL,
+  prev_decision TEXT,
+  prev_reason TEXT,
+  prev_reviewer TEXT,
+  prev_at TEXT,
+  prev_seq BIGINT,
+  undone_by BIGINT,
+  UNIQUE (decision_id, sample_id)
+);
+CREATE INDEX IF NOT EXISTS audit_by_reviewer ON audit (reviewer, seq);
+CREATE TABLE IF NOT EXISTS decisions (
+  sample_id TEXT PRIMARY KEY,
+  decision TEXT NOT NULL CHECK (decision IN ('accept', 'reject')),
+  reason TEXT NOT NULL,
+  reviewer TEXT NOT NULL,
+  decided_at TEXT NOT NULL,
+  audit_seq BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quality (
+  sample_id TEXT PRIMARY KEY,
+  status TEXT NOT NULL,
+  reasons TEXT NOT NULL,
+  metrics TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  scored_at TEXT NOT NULL
+);
+"""
+_SERIAL = {
+    "sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT",
+    "postgresql": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+}
+
+
+class StoreError(CroplandError):
+    """The decision store refused a change; the message says why."""
+
+
+class NothingToUndo(StoreError):
+    """The reviewer has no change left to undo."""
+
+
+class ConflictingRetry(StoreError):
+    """A decision id was reused for a different change."""
+
+
+@dataclass
+class Change:
+    """The outcome of a decision or undo: its audit entries, and whether it was new."""
+
+    decision_id: str
+    applied: bool
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 of a token (tokens are random, 192 bits: a fast hash is enough)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def now() -> str:
+    """The current UTC time, ISO 8601 with microseconds."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+class Store:
+    """The decision store at ``location``: a SQLite file path or a PostgreSQL URL."""
+
+    def __init__(self, location: str | Path):
+        self.location = str(location)
+        self.dialect = "postgresql" if self.location.startswith(("postgresql:", "postgres:")) else "sqlite"
+        self._local = threading.local()
+        if self.dialect == "sqlite":
+            Path(self.location).parent.mkdir(parents=True, exist_ok=True)
+        with self._transaction() as db:
+            for statement in _SCHEMA.format(serial=_SERIAL[self.dialect]).split(";"):
+                if statement.strip():
+                    db.execute(statement)
+
+    # -- connections -------------------------------------------------------------------
+    def _connection(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    def _connect(self) -> Any:
+        if self.dialect == "postgresql":
+            try:
+                import psycopg
+                from psycopg.rows import dict_row
+            except ImportError:
+                raise StoreError("PostgreSQL needs psycopg: pip install 'psycopg[binary]'") from None
+            return psycopg.connect(self.location, autocommit=True, row_factory=dict_row)
+        conn = sqlite3.connect(self.location, timeout=30, isolation_level=None)
+        conn.row_factory = lambda cur, row: {d[0]: v for d, v in zip(cur.description, row)}
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread ends)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[_Cursor]:
+        conn = self._connection()
+        if self.dialect == "postgresql":
+            with conn.transaction():
+                yield _Cursor(conn, "%s")
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield _Cursor(conn, "?")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: Iterable = ()) -> list[dict[str, Any]]:
+        return _Cursor(self._connection(), "%s" if self.dialect == "postgresql" else "?").all(
+            sql, params
+        )
+
+    # -- reviewers ---------------------------------------------------------------------
+    def add_reviewer(self, name: str) -> str:
+        """Create a reviewer (or give an existing one a new token); return the new token."""
+        if not _NAME.fullmatch(name):
+            raise StoreError(f"reviewer name {name!r}: use 1-64 letters, digits or _.@-")
+        token = secrets.token_urlsafe(24)
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO reviewers (name, token_hash, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash, "
+                "created_at = excluded.created_at, revoked_at = NULL",
+                (name, hash_token(token), now()),
+            )
+        return token
+
+    def revoke_reviewer(self, name: str) -> None:
+        """Invalidate a reviewer's token (their decisions stay)."""
+        with self._transaction() as db:
+            if not db.all("SELECT name FROM reviewers WHERE name = ?", (name,)):
+                raise StoreError(f"no reviewer {name!r}; see `cropland curate token list`")
+            db.execute("UPDATE reviewers SET revoked_at = ? WHERE name = ?", (now(), name))
+
+    def reviewers(self) -> list[dict[str, Any]]:
+        """Every reviewer: name, created_at, revoked_at."""
+        return self._query("SELECT name, created_at, revoked_at FROM reviewers ORDER BY name")
+
+    def reviewer_for_token(self, token: str) -> str | None:
+        """The active reviewer holding ``token``, or None."""
+        rows = self._query(
+            "SELECT name FROM reviewers WHERE token_hash = ? AND revoked_at IS NULL",
+            (hash_token(token),),
+        )
+        return rows[0]["name"] if rows else None
+
+    # -- decisions ---------------------------------------------------------------------
+    def decide(
+        self, decision_id: str, reviewer: str, sample_ids: list[str], decision: str, reason: str
+    ) -> Change:
+        """Record ``decision`` (accept/reject) on samples, once per ``decision_id``."""
+        if decision not in DECISIONS:
+            raise StoreError(f"decision must be one of {DECISIONS}, got {decision!r}")
+        if not sample_ids or len(set(sample_ids)) != len(sample_ids):
+            raise StoreError("give at least one sample id, each once")
+        try:
+            with self._transaction() as db:
+                done = self._recorded(db, decision_id)
+                if done:
+                    return self._retry(decision_id, done, sample_ids, decision)
+                at = now()
+                entries = [
+                    self._apply(db, decision_id, reviewer, sid, decision, reason, at)
+                    for sid in sample_ids
+                ]
+        except _integrity_errors():  # a concurrent retry won the race (PostgreSQL)
+            done = self._query_recorded(decision_id)
+            if not done:
+                raise
+            return self._retry(decision_id, done, sample_ids, decision)
+        return Change(decision_id, True, entries)
+
+    def _apply(
+        self, db: _Cursor, decision_id: str, reviewer: str, sid: str, decision: str, reason: str,
+        at: str,
+    ) -> dict[str, Any]:
+        prev = db.all("SELECT * FROM decisions WHERE sample_id = ?", (sid,))
+        p = prev[0] if prev else {}
+        seq = db.all(
+            "INSERT INTO audit (decision_id, sample_id, action, reason, reviewer, at, "
+            "prev_decision, prev_reason, prev_reviewer, prev_at, prev_seq) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+            (decision_id, sid, decision, reason, reviewer, at, p.get("decision"),
+             p.get("reason"), p.get("reviewer"), p.get("decided_at"), p.get("audit_seq")),
+        )[0]["seq"]
+        db.execute(
+            "INSERT INTO decisions (sample_id, decision, reason, reviewer, decided_at, audit_seq) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sample_id) DO UPDATE SET "
+            "decision = excluded.decision, reason = excluded.reason, "
+            "reviewer = excluded.reviewer, decided_at = excluded.decided_at, "
+            "audit_seq = excluded.audit_seq",
+            (sid, decision, reason, reviewer, at, seq),
+        )
+        return {"seq": seq, "sample_id": sid, "action": decision, "reason": reason,
+                "reviewer": reviewer, "at": at}
+
+    @staticmethod
+    def _recorded(db: _Cursor, decision_id: str) -> list[dict[str, Any]]:
+        return db.all(
+            "SELECT seq, sample_id, action, reason, reviewer, at FROM audit "
+            "WHERE decision_id = ? ORDER BY seq", (decision_id,),
+        )
+
+    def _query_recorded(self, decision_id: str) -> list[dict[str, Any]]:
+        return self._recorded(
+            _Cursor(self._connection(), "%s" if self.dialect == "postgresql" else "?"), decision_id
+        )
+
+    @staticmethod
+    def _retry(decision_id: str, done: list[dict], sample_ids: list[str] | None, action: str) -> Change:
+        same = done[0]["action"] == action and (
+            sample_ids is None or sorted(r["sample_id"] for r in done) == sorted(sample_ids)
+        )
+        if not same:
+            raise ConflictingRetry(
+                f"decision id {decision_id} was already used for another change; "
+                "send a new id for a new decision"
+            )
+        return Change(decision_id, False, done)
+
+    def undo(self, decision_id: str, reviewer: str) -> Change:
+        """Revert ``reviewer``'s latest change that is not undone yet, once per ``decision_id``.
+
+        A sample decided again by someone since keeps that later decision.
+        """
+        try:
+            with self._transaction() as db:
+                done = self._recorded(db, decision_id)
+                if done:
+                    return self._retry(decision_id, done, None, "undo")
+                latest = db.all(
+                    "SELECT decision_id FROM audit WHERE reviewer = ? AND action <> 'undo' "
+                    "AND undone_by IS NULL ORDER BY seq DESC LIMIT 1", (reviewer,),
+                )
+                if not latest:
+                    raise NothingToUndo(f"{reviewer} has no decision left to undo")
+                target = db.all(
+                    "SELECT * FROM audit WHERE decision_id = ? ORDER BY seq", (latest[0]["decision_id"],)
+                )
+                at = now()
+                entries = [self._revert(db, decision_id, reviewer, row, at) for row in target]
+        except _integrity_errors():
+            done = self._query_recorded(decision_id)
+            if not done:
+                raise
+            return self._retry(decision_id, done, None, "undo")
+        return Change(decision_id, True, entries)
+
+    def _revert(self, db: _Cursor, decision_id: str, reviewer: str, row: dict, at: str) -> dict:
+        sid = row["sample_id"]
+        current = db.all("SELECT * FROM decisions WHERE sample_id = ?", (sid,))
+        c = current[0] if current else {}
+        seq = db.all(
+            "INSERT INTO audit (decision_id, sample_id, action, reason, reviewer, at, "
+            "prev_decision, prev_reason, prev_reviewer, prev_at, prev_seq) "
+            "VALUES (?, ?, 'undo', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+            (decision_id, sid, f"undo #{row['seq']}", reviewer, at, c.get("decision"),
+             c.get("reason"), c.get("reviewer"), c.get("decided_at"), c.get("audit_seq")),
+        )[0]["seq"]
+        db.execute("UPDATE audit SET undone_by = ? WHERE seq = ?", (seq, row["seq"]))
+        if c.get("audit_seq") == row["seq"]:  # still the sample's current decision
+            if row["prev_decision"] is None:
+                db.execute("DELETE FROM decisions WHERE sample_id = ?", (sid,))
+            else:
+                db.execute(
+                    "UPDATE decisions SET decision = ?, reason = ?, reviewer = ?, decided_at = ?, "
+                    "audit_seq = ? WHERE sample_id = ?",
+                    (row["prev_decision"], row["prev_reason"], row["prev_reviewer"],
+                     row["prev_at"], row["prev_seq"], sid),
+                )
+        return {"seq": seq, "sample_id": sid, "action": "undo", "reason": f"undo #{row['seq']}",
+                "reviewer": reviewer, "at": at}
+
+    def decisions(self) -> dict[str, dict[str, Any]]:
+        """The current decision of every decided sample, by sample id."""
+        rows = self._query("SELECT * FROM decisions")
+        return {r["sample_id"]: r for r in rows}
+
+    def audit(self, limit: int = 100, before: int | None = None) -> list[dict[str, Any]]:
+        """Audit entries, newest first; ``before`` pages back from a sequence number."""
+        sql = "SELECT seq, decision_id, sample_id, action, reason, reviewer, at, undone_by FROM audit"
+        params: tuple = ()
+        if before is not None:
+            sql, params = sql + " WHERE seq < ?", (before,)
+        return self._query(sql + " ORDER BY seq DESC LIMIT ?", (*params, limit))
+
+    def reviewer_counts(self) -> dict[str, int]:
+        """Current decisions per reviewer."""
+        rows = self._query("SELECT reviewer, COUNT(*) AS n FROM decisions GROUP BY reviewer")
+        return {r["reviewer"]: int(r["n"]) for r in rows}
+
+    # -- quality cache -----------------------------------------------------------------
+    def quality(self) -> dict[str, dict[str, Any]]:
+        """Cached quality results by sample id: status, reasons, metrics, fingerprint."""
+        rows = self._query("SELECT * FROM quality")
+        for r in rows:
+            r["reasons"], r["metrics"] = json.loads(r["reasons"]), json.loads(r["metrics"])
+        return {r["sample_id"]: r for r in rows}
+
+    def save_quality(self, results: Iterable[tuple[Any, str]]) -> None:
+        """Store ``(SampleQuality, fingerprint)`` pairs, replacing older scores."""
+        at = now()
+        with self._transaction() as db:
+            for q, fingerprint in results:
+                db.execute(
+                    "INSERT INTO quality (sample_id, status, reasons, metrics, fingerprint, "
+                    "scored_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sample_id) DO UPDATE SET "
+                    "status = excluded.status, reasons = excluded.reasons, "
+                    "metrics = excluded.metrics, fingerprint = excluded.fingerprint, "
+                    "scored_at = excluded.scored_at",
+                    (q.sample_id, q.status, json.dumps(q.reasons), json.dumps(_finite(q.metrics)),
+                     fingerprint, at),
+                )
+
+
+class _Cursor:
+    """Runs ``?``-placeholder SQL on either driver."""
+
+    def __init__(self, conn: Any, placeholder: str):
+        self.conn, self.placeholder = conn, placeholder
+
+    def _sql(self, sql: str) -> str:
+        return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
+
+    def execute(self, sql: str, params: Iterable = ()) -> None:
+        self.conn.execute(self._sql(sql), tuple(params))
+
+    def all(self, sql: str, params: Iterable = ()) -> list[dict[str, Any]]:
+        return list(self.conn.execute(self._sql(sql), tuple(params)).fetchall())
+
+
+def _integrity_errors() -> tuple[type[Exception], ...]:
+    errors: list[type[Exception]] = [sqlite3.IntegrityError]
+    try:
+        import psycopg
+
+        errors.append(psycopg.errors.UniqueViolation)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def _finite(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Metrics with NaN replaced by None (JSON has no NaN)."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in metrics.items()}

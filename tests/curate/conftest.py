@@ -1,0 +1,77 @@
+"""A small fake dataset, a decision store with two reviewers, the app and a live server."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fakedata import make_dataset, standard_specs  # noqa: E402
+
+pytest.importorskip("fastapi", reason="the curate extra is not installed: pip install -e '.[curate]'")
+
+
+@pytest.fixture(scope="session")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("dataset"), standard_specs())
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "curate.sqlite"
+
+
+@pytest.fixture
+def tokens(db: Path) -> dict[str, str]:
+    from cropland.curate.store import Store
+
+    store = Store(db)
+    return {name: store.add_reviewer(name) for name in ("alice", "bob")}
+
+
+@pytest.fixture
+def app(dataset: Path, db: Path, tokens: dict[str, str]):
+    from cropland.curate.app import create_app
+
+    return create_app(dataset, db)
+
+
+@pytest.fixture
+def client(app, tokens: dict[str, str]):
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as c:
+        c.headers["Authorization"] = f"Bearer {tokens['alice']}"
+        yield c
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(app) -> Iterator[str]:
+    """The app served by a real uvicorn on loopback; yields its base URL."""
+    import uvicorn
+
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not srv.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start within 10 s")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(10)
