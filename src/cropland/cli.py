@@ -18,6 +18,14 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 
+from cropland.curate.cli import app as _curate_app  # noqa: E402  (imports typer only)
+
+app.add_typer(_curate_app, name="curate")
+
+from cropland.points.cli import app as _points_app  # noqa: E402  (imports typer only)
+
+app.add_typer(_points_app, name="points")
+
 
 @app.callback()
 def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages.")):
