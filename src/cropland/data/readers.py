@@ -1,0 +1,387 @@
+"""Readers: this project's GeoTIFFs, the published PNG tree and packed arrays.
+
+Every reader lists its samples as :class:`SampleRecord` rows (sorted by point, year,
+month) and reads one sample as a float32 ``(C, H, W)`` array of the channels asked for.
+Only :class:`GeoTiffReader` needs GDAL, and it imports rasterio when it is created; the
+PNG and packed readers need NumPy and Pillow only.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cropland.core.naming import IMAGE_TYPES, SampleName
+from cropland.data.channels import (
+    TIF_CHANNELS,
+    channel_image_type,
+    png_channels,
+    resolve_channels,
+)
+from cropland.errors import DatasetError, NameFormatError
+
+log = logging.getLogger(__name__)
+
+SPLITS: tuple[str, ...] = ("training", "validation", "test")
+PACK_FORMAT = "cropland-packed"
+PACK_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SampleRecord:
+    """One sample (a point in one month of one year) and the split of its point."""
+
+    name: SampleName
+    split: str
+
+
+def center_crop(image: np.ndarray, size: int | None, origin: str) -> np.ndarray:
+    """Crop the last two axes to ``size`` x ``size`` around the centre (65 -> 64 keeps 0..63)."""
+    if size is None:
+        return image
+    h, w = image.shape[-2:]
+    if h < size or w < size:
+        raise DatasetError(f"{origin} is {h} x {w} pixels, smaller than the size {size} asked for")
+    top, left = (h - size) // 2, (w - size) // 2
+    return image[..., top : top + size, left : left + size]
+
+
+def read_splits(root: Path) -> dict[int, str]:
+    """Point id -> split from ``root/splits.json`` (the dataset's split file)."""
+    path = root / "splits.json"
+    if not path.exists():
+        raise DatasetError(f"{path} is missing; every dataset needs its split file (see docs/format.md)")
+    try:
+        doc = json.loads(path.read_text("utf-8"))
+        assignments = {int(k): v for k, v in doc["assignments"].items()}
+    except (ValueError, KeyError, AttributeError) as e:
+        raise DatasetError(f"{path} is not a cropland-splits file: {e}") from None
+    bad = {v for v in assignments.values() if v not in SPLITS}
+    if bad:
+        raise DatasetError(f"{path} assigns unknown splits {sorted(bad)}; use {', '.join(SPLITS)}")
+    return assignments
+
+
+def check_no_leak(records: Iterable[SampleRecord], origin: str) -> None:
+    """Raise when one point is in two splits (a point must stay in one split in every year)."""
+    seen: dict[int, str] = {}
+    for r in records:
+        first = seen.setdefault(r.name.point_id, r.split)
+        if first != r.split:
+            raise DatasetError(
+                f"point {r.name.point_id} is in both {first} and {r.split} in {origin}; "
+                "splits must be grouped by point (regenerate them with the dataset's splits.json)"
+            )
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 8 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(8 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Reader(ABC):
+    """A source of samples: ``records``, ``classes``, ``channels`` and :meth:`read`."""
+
+    #: Channel names the source has, in storage order.
+    channels: tuple[str, ...]
+    records: list[SampleRecord]
+    classes: tuple[str, ...]
+    root: Path
+
+    @abstractmethod
+    def read(self, index: int, channels: Sequence[str]) -> np.ndarray:
+        """Sample ``index`` of :attr:`records` as float32 ``(C, H, W)``, NaN where no data."""
+
+    @abstractmethod
+    def expected_path(self, name: SampleName) -> str:
+        """Where the file of a sample is (or would be): used in error messages."""
+
+    def read_many(self, indices: Sequence[int], channels: Sequence[str], size: int | None) -> np.ndarray:
+        """Several samples stacked, centre-cropped to ``size``; dtype as stored where possible."""
+        arrays = [
+            center_crop(self.read(i, channels), size, self.expected_path(self.records[i].name))
+            for i in indices
+        ]
+        shapes = {a.shape for a in arrays}
+        if len(shapes) > 1:
+            raise DatasetError(
+                f"samples in {self.root} have different sizes {sorted(shapes)}; pass a size to crop them to"
+            )
+        return np.stack(arrays) if arrays else np.zeros((0, len(channels), 1, 1), np.float32)
+
+    def label_index(self, label: str) -> int:
+        """Class index of a class folder name."""
+        return self.classes.index(label)
+
+    def _finish(self, records: list[SampleRecord], origin: str) -> None:
+        if not records:
+            raise DatasetError(f"no samples found in {origin}; check the path and docs/format.md")
+        records.sort(key=lambda r: (r.name.point_id, r.name.year, r.name.month))
+        check_no_leak(records, origin)
+        self.records = records
+        self.classes = tuple(sorted({r.name.label for r in records}))
+
+
+class GeoTiffReader(Reader):
+    """This project's ``tif/{year}/{CLASS}/POINT_....tif`` files (19 bands) and ``splits.json``."""
+
+    channels = TIF_CHANNELS
+
+    def __init__(self, root: str | Path) -> None:
+        import rasterio  # noqa: F401  (imported here so training on PNG/packed data needs no GDAL)
+
+        self.root = Path(root)
+        splits = read_splits(self.root)
+        records = []
+        self.paths: dict[SampleName, Path] = {}
+        for path in sorted((self.root / "tif").glob("*/*/*.tif")):
+            name, _ = SampleName.parse(path.name)
+            split = splits.get(name.point_id)
+            if split is None:
+                log.warning("%s: point %d is not in splits.json; skipped", path, name.point_id)
+                continue
+            self.paths[name] = path
+            records.append(SampleRecord(name, split))
+        self._finish(records, str(self.root / "tif"))
+
+    def expected_path(self, name: SampleName) -> str:
+        return str(self.root / "tif" / str(name.year) / name.label / f"{name.stem}.tif")
+
+    def read(self, index: int, channels: Sequence[str]) -> np.ndarray:
+        import rasterio
+        from rasterio.errors import RasterioError
+
+        name = self.records[index].name
+        path = self.paths[name]
+        bands = [TIF_CHANNELS.index(c) + 1 for c in channels]
+        try:
+            with rasterio.open(path) as src:
+                if src.count < len(TIF_CHANNELS):
+                    raise DatasetError(
+                        f"{path} has {src.count} bands, expected {len(TIF_CHANNELS) + 1} "
+                        "(12 bands, 6 indices, VALID); rebuild it with `cropland build`"
+                    )
+                return src.read(bands, out_dtype="float32")
+        except RasterioError as e:
+            raise DatasetError(f"{path} cannot be read as a GeoTIFF ({e}); delete it and rebuild it") from None
+
+
+def _png_name(path: Path) -> tuple[SampleName, str | None]:
+    try:
+        return SampleName.parse(path.name)
+    except NameFormatError as e:
+        raise DatasetError(f"{path}: {e}") from None
+
+
+def read_png(path: Path, image_type: str) -> np.ndarray:
+    """One PNG as uint8 ``(C, H, W)``: 3 channels for RGB, the grey value for an index."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            array = np.asarray(img)
+    except FileNotFoundError:
+        raise DatasetError(f"{path} is missing; the {image_type} tree lacks this sample") from None
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise DatasetError(f"{path} is not a readable PNG ({e}); replace or delete it") from None
+    if array.ndim == 2:
+        array = array[:, :, None]
+    want = 3 if image_type == "RGB" else 1
+    if array.dtype != np.uint8 or array.shape[2] < want or (image_type == "RGB" and array.shape[2] > 4):
+        raise DatasetError(
+            f"{path} has {array.shape[2]} channel(s) of {array.dtype}, expected "
+            f"{'3 (RGB)' if want == 3 else '1 or 3 equal (grey index)'} of uint8"
+        )
+    return np.ascontiguousarray(array[:, :, :want].transpose(2, 0, 1))
+
+
+class PngTreeReader(Reader):
+    """The published layout ``{year}/{TYPE}/{split}/{CLASS}/POINT_..._{TYPE}.png`` (no GDAL).
+
+    The split of each sample is its folder; samples are listed from the first image type
+    asked for, and a missing file of another type is an error naming that file.
+    """
+
+    def __init__(self, root: str | Path, image_types: Sequence[str] | None = None) -> None:
+        self.root = Path(root)
+        found = sorted({p.name for p in self.root.glob("[0-9][0-9][0-9][0-9]/*") if p.is_dir()})
+        self.image_types = tuple(t for t in (image_types or IMAGE_TYPES) if t in found)
+        if not self.image_types:
+            raise DatasetError(
+                f"{self.root} has no PNG tree {{year}}/{{TYPE}}/{{split}}/{{CLASS}} for the image types "
+                f"{', '.join(image_types or IMAGE_TYPES)} (found {', '.join(found) or 'none'})"
+            )
+        self.channels = tuple(c for t in self.image_types for c in png_channels(t))
+        records = []
+        for path in sorted(self.root.glob(f"[0-9][0-9][0-9][0-9]/{self.image_types[0]}/*/*/*.png")):
+            name, _ = _png_name(path)
+            split = path.parent.parent.name
+            if split not in SPLITS:
+                raise DatasetError(f"{path} is under {split!r}; split folders are {', '.join(SPLITS)}")
+            records.append(SampleRecord(name, split))
+        self._finish(records, f"the PNG tree {self.root}")
+
+    def path(self, record: SampleRecord, image_type: str) -> Path:
+        """The PNG file of one image type of a sample."""
+        n = record.name
+        return self.root / str(n.year) / image_type / record.split / n.label / f"{n.with_type(image_type)}.png"
+
+    def expected_path(self, name: SampleName) -> str:
+        split = next((r.split for r in self.records if r.name.point_id == name.point_id), "training")
+        return str(self.path(SampleRecord(name, split), self.image_types[0]))
+
+    def read(self, index: int, channels: Sequence[str]) -> np.ndarray:
+        return self.read_uint8(index, channels).astype(np.float32) / np.float32(255)
+
+    def read_uint8(self, index: int, channels: Sequence[str]) -> np.ndarray:
+        """Like :meth:`read` but the raw 0-255 values."""
+        record = self.records[index]
+        planes: dict[str, np.ndarray] = {}
+        for image_type in dict.fromkeys(channel_image_type(c) for c in channels):
+            array = read_png(self.path(record, image_type), image_type)
+            planes.update(zip(png_channels(image_type), array, strict=True))
+        return np.stack([planes[c] for c in channels])
+
+    def read_many(self, indices: Sequence[int], channels: Sequence[str], size: int | None) -> np.ndarray:
+        arrays = [
+            center_crop(self.read_uint8(i, channels), size, self.expected_path(self.records[i].name))
+            for i in indices
+        ]
+        if len({a.shape for a in arrays}) > 1:
+            raise DatasetError(f"PNGs in {self.root} have different sizes; pass a size to crop them to")
+        return np.stack(arrays) if arrays else np.zeros((0, len(channels), 1, 1), np.uint8)
+
+
+class PackedReader(Reader):
+    """Arrays written by :func:`cropland.data.pack.pack`: ``manifest.json`` + one array per split.
+
+    Args:
+        root: the packed folder.
+        verify: check every file's SHA-256 against the manifest (fast; catches truncation).
+    """
+
+    def __init__(self, root: str | Path, verify: bool = True) -> None:
+        self.root = Path(root)
+        manifest_path = self.root / "manifest.json"
+        if not manifest_path.exists():
+            raise DatasetError(f"{manifest_path} is missing; make a packed dataset with `cropland pack`")
+        manifest = json.loads(manifest_path.read_text("utf-8"))
+        if manifest.get("format") != PACK_FORMAT:
+            raise DatasetError(f"{manifest_path} is not a {PACK_FORMAT} manifest")
+        self.manifest = manifest
+        self.channels = tuple(manifest["channels"])
+        self.scale = float(manifest["scale"])
+        self.arrays: dict[str, np.ndarray] = {}
+        records: list[SampleRecord] = []
+        self.rows: list[tuple[str, int]] = []
+        for split, entry in manifest["splits"].items():
+            for key in ("images", "samples"):
+                self._check_file(entry[key], verify)
+            self.arrays[split] = np.load(self.root / entry["images"]["file"], mmap_mode="r")
+            for row, name in enumerate(self._read_samples(self.root / entry["samples"]["file"])):
+                records.append(SampleRecord(name, split))
+                self.rows.append((split, row))
+        order = sorted(range(len(records)), key=lambda i: (records[i].name.point_id, records[i].name.year, records[i].name.month))
+        records = [records[i] for i in order]
+        self.rows = [self.rows[i] for i in order]
+        check_no_leak(records, str(self.root))
+        self.records = records
+        self.classes = tuple(manifest["classes"])
+
+    def _check_file(self, entry: dict, verify: bool) -> None:
+        path = self.root / entry["file"]
+        if not path.exists():
+            raise DatasetError(f"{path} is missing; re-run `cropland pack`")
+        if verify and sha256_file(path) != entry["sha256"]:
+            raise DatasetError(f"{path} does not match its checksum in manifest.json; re-run `cropland pack`")
+
+    @staticmethod
+    def _read_samples(path: Path) -> list[SampleName]:
+        with open(path, newline="", encoding="utf-8") as f:
+            return [SampleName.parse(row["name"])[0] for row in csv.DictReader(f)]
+
+    def expected_path(self, name: SampleName) -> str:
+        return f"{self.root} (sample {name.stem})"
+
+    def _channel_index(self, channels: Sequence[str]) -> list[int]:
+        return [self.channels.index(c) for c in channels]
+
+    def read(self, index: int, channels: Sequence[str]) -> np.ndarray:
+        split, row = self.rows[index]
+        array = self.arrays[split][row][self._channel_index(channels)]
+        return array.astype(np.float32) * np.float32(self.scale)
+
+    def read_many(self, indices: Sequence[int], channels: Sequence[str], size: int | None) -> np.ndarray:
+        idx = np.asarray(indices, dtype=np.int64)
+        out = None
+        chan = self._channel_index(channels)
+        for split, array in self.arrays.items():
+            sel = np.flatnonzero([self.rows[i][0] == split for i in idx])
+            if sel.size == 0:
+                continue
+            rows = np.array([self.rows[i][1] for i in idx[sel]])
+            block = center_crop(array[np.sort(rows)][:, chan], size, str(self.root))
+            block = block[np.argsort(np.argsort(rows))]
+            if out is None:
+                out = np.empty((len(idx),) + block.shape[1:], block.dtype)
+            out[sel] = block
+        return out if out is not None else np.zeros((0, len(chan), 1, 1), np.float32)
+
+
+def open_reader(root: str | Path, channels: str | Sequence[str] = "RGB", source: str = "auto") -> Reader:
+    """Open a dataset folder: packed (``manifest.json``), GeoTIFF (``tif/``) or a PNG tree.
+
+    ``source`` forces one kind (``packed``, ``tif``, ``png``); ``auto`` prefers packed, then
+    GeoTIFFs when the channels need spectral bands or the PNG tree is absent, then PNGs.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root} is not a folder; pass a dataset folder (see docs/format.md)")
+    if source == "auto":
+        source = _guess_source(root, channels)
+    if source == "packed":
+        return PackedReader(root)
+    if source == "tif":
+        return GeoTiffReader(root)
+    if source == "png":
+        tokens = channels.split(",") if isinstance(channels, str) else list(channels)
+        types = [t.strip().upper() for t in tokens if t.strip().upper() in IMAGE_TYPES]
+        if len(types) != len(tokens):
+            raise DatasetError(
+                f"a PNG tree has only the image types {', '.join(IMAGE_TYPES)}; {channels!r} needs "
+                "GeoTIFF data (pass --source tif or pack the GeoTIFFs)"
+            )
+        return PngTreeReader(root, types)
+    raise DatasetError(f"unknown source {source!r}; use auto, packed, tif or png")
+
+
+def _guess_source(root: Path, channels: str | Sequence[str]) -> str:
+    if (root / "manifest.json").exists():
+        return "packed"
+    tokens = channels.split(",") if isinstance(channels, str) else list(channels)
+    png_ok = all(t.strip().upper() in IMAGE_TYPES for t in tokens)
+    has_png = any(re.fullmatch(r"\d{4}", p.name) for p in root.iterdir() if p.is_dir())
+    if (root / "tif").is_dir() and (not png_ok or not has_png):
+        return "tif"
+    if has_png:
+        return "png"
+    raise DatasetError(f"{root} holds no packed data, no tif/ folder and no PNG tree (see docs/format.md)")
+
+
+def selected_channels(reader: Reader, spec: str | Sequence[str]) -> tuple[str, ...]:
+    """Resolve a channel selection against a reader's channels."""
+    return resolve_channels(spec if isinstance(spec, str) else tuple(spec), reader.channels)

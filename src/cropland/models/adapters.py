@@ -1,0 +1,46 @@
+"""Input adapter: make any network's first convolution take any number of channels."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def first_conv(model: nn.Module) -> tuple[str, nn.Conv2d]:
+    """The qualified name and module of the first ``Conv2d`` of ``model``."""
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Conv2d):
+            return name, module
+    raise ValueError(f"{type(model).__name__} has no Conv2d to adapt")
+
+
+def adapt_input_channels(model: nn.Module, in_channels: int) -> nn.Module:
+    """Replace the first convolution so that it takes ``in_channels`` channels (in place).
+
+    Trained weights are kept in spirit: the kernel is repeated over the new channels in
+    turn and scaled by ``old / new`` channels, so the response to a constant input is
+    unchanged (RGB weights on a 12-band input, or one grey channel: their sum).
+    """
+    name, conv = first_conv(model)
+    if conv.in_channels == in_channels:
+        return model
+    new = nn.Conv2d(
+        in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        conv.groups,
+        conv.bias is not None,
+        conv.padding_mode,
+    )
+    with torch.no_grad():
+        repeat = [i % conv.in_channels for i in range(in_channels)]
+        new.weight.copy_(conv.weight[:, repeat] * (conv.in_channels / in_channels))
+        if conv.bias is not None:
+            new.bias.copy_(conv.bias)
+    parent_name, _, attr = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, attr, new)
+    return model
