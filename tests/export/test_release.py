@@ -1,0 +1,92 @@
+"""Export of a built dataset: every output, resumable reruns, split changes, the pool."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import SOURCE, make_composite
+
+from cropland.config import BuildConfig, IndicesConfig, dump_config
+from cropland.export import release
+from cropland.export.geotiff import write_sample
+from cropland.export.layout import iter_samples, tif_path
+from cropland.export.release import export_release, read_dataset_config
+from cropland.split import Splits
+
+SAMPLES = [(1, 2019, 6, "OAT"), (1, 2020, 7, "CORN"), (2, 2019, 6, "OAT"), (3, 2020, 8, "POTATO")]
+
+
+def _config(**export: bool) -> BuildConfig:
+    return BuildConfig(
+        years=[2019, 2020], points={"synthetic_per_class": 2}, export=export or {}
+    )
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    root = tmp_path / "out"
+    for k, (point, year, month, label) in enumerate(SAMPLES):
+        c = make_composite(point, year, month, "MB", label, seed=k)
+        write_sample(c, tif_path(root, c.sample), IndicesConfig(), SOURCE)
+    (root / "config.yaml").write_text(dump_config(_config()))
+    return root
+
+
+SPLITS = Splits({1: "training", 2: "validation", 3: "test"}, 0, {})
+
+
+def _pngs(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.glob("20*/*/*/*/*.png"))
+
+
+def test_iter_samples_skips_temporary_files(dataset: Path) -> None:
+    (dataset / "tif/2019/OAT/.POINT_9_201906_MB_OAT.tif.x1.tmp").write_bytes(b"partial")
+    stems = sorted(s.stem for s, _ in iter_samples(dataset))
+    assert stems == sorted(f"POINT_{p}_{y}{m:02d}_MB_{c}" for p, y, m, c in SAMPLES)
+
+
+def test_export_writes_every_png_and_zip_then_resumes(dataset: Path) -> None:
+    summary = export_release(dataset, _config(), SPLITS)
+    assert (summary.samples, summary.pngs_written, summary.zips_written) == (4, 28, 4)
+    pngs = _pngs(dataset)
+    assert len(pngs) == 28
+    assert "2020/RGB/training/CORN/POINT_1_202007_MB_CORN_RGB.png" in pngs
+    assert "2019/NDVI/validation/OAT/POINT_2_201906_MB_OAT_NDVI.png" in pngs
+    assert "2020/PSRI/test/POTATO/POINT_3_202008_MB_POTATO_PSRI.png" in pngs
+    with zipfile.ZipFile(dataset / "raw/2019/OAT/POINT_2_201906_MB_OAT.zip") as zf:
+        assert len(zf.namelist()) == 19
+
+    # A rerun writes nothing; a removed output is written again, alone.
+    again = export_release(dataset, _config(), SPLITS)
+    assert (again.pngs_written, again.zips_written, again.up_to_date) == (0, 0, 4)
+    (dataset / "2019/NDVI/validation/OAT/POINT_2_201906_MB_OAT_NDVI.png").unlink()
+    repaired = export_release(dataset, _config(), SPLITS)
+    assert (repaired.pngs_written, repaired.zips_written, repaired.up_to_date) == (1, 0, 3)
+
+
+def test_new_splits_move_pngs_without_leaving_copies(dataset: Path) -> None:
+    export_release(dataset, _config(raw_zip=False), SPLITS)
+    moved = Splits({1: "test", 2: "validation", 3: "test"}, 1, {})
+    summary = export_release(dataset, _config(raw_zip=False), moved)
+    assert summary.stale_removed == 14 and summary.pngs_written == 14
+    assert not [p for p in _pngs(dataset) if "training" in p]
+    assert not (dataset / "raw").exists()
+
+
+def test_export_options_are_honoured(dataset: Path) -> None:
+    summary = export_release(dataset, _config(png=False), SPLITS)
+    assert (summary.pngs_written, summary.zips_written) == (0, 4)
+    assert _pngs(dataset) == []
+
+
+def test_process_pool_writes_every_file(dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(release, "POOL_MIN_SAMPLES", 1)
+    summary = export_release(dataset, _config(), SPLITS, workers=2)
+    assert (summary.pngs_written, summary.zips_written) == (28, 4)
+    assert len(_pngs(dataset)) == 28
+
+
+def test_read_dataset_config(dataset: Path) -> None:
+    assert read_dataset_config(dataset).years == [2019, 2020]
