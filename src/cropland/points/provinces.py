@@ -1,0 +1,149 @@
+"""Offline province lookup for WGS84 points.
+
+The boundaries are the Canadian ADM1 polygons of geoBoundaries (Statistics Canada
+boundaries, Open Government Licence - Canada), shipped as package data by the PyPI package
+``coord2loc-can`` (WKB polygons in a compressed msgpack file). They are read directly with
+``shapely``; nothing is fetched at run time.
+
+A point inside a province gets its code. A point outside every polygon but within
+``tolerance_km`` of one (a field on a shoreline, or straddling the US border, where the
+ACI and the patches extend a little beyond the line) gets the nearest province. Anything
+farther is outside Canada and gets ``None``. The three territories get ``YT``, ``NT`` and
+``NU``, which are not provinces of the dataset.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+
+from cropland.core.provinces import PROVINCES
+from cropland.errors import PointsError
+
+log = logging.getLogger(__name__)
+
+#: Codes of the territories, which the boundary data also holds.
+TERRITORIES: dict[str, str] = {"YT": "Yukon", "NT": "Northwest Territories", "NU": "Nunavut"}
+
+#: Default distance (km) beyond the boundary within which a point still counts as inside.
+DEFAULT_TOLERANCE_KM = 5.0
+
+_CODE_BY_NAME = {name: code for code, name in {**PROVINCES, **TERRITORIES}.items()}
+
+
+@dataclass(frozen=True)
+class Boundaries:
+    """Province and territory polygons (lon/lat) with a spatial index."""
+
+    codes: tuple[str, ...]
+    polygons: np.ndarray  # shapely geometries, one per code
+    tree: object  # shapely.STRtree over polygons
+
+
+@cache
+def boundaries() -> Boundaries:
+    """Load the shipped boundaries once."""
+    try:
+        import msgpack
+        import shapely
+        data = resources.files("coord2loc_can.data")
+    except ImportError as e:
+        raise PointsError(
+            f"province lookup needs the 'points' extra ({e.name} is missing): "
+            "pip install 'cropland[points]'"
+        ) from None
+    meta = msgpack.unpackb(zlib.decompress(data.joinpath("meta.msgpack").read_bytes()))
+    wkbs = msgpack.unpackb(zlib.decompress(data.joinpath("polygons.msgpack").read_bytes()))
+    polygons = shapely.from_wkb([w.strip() for w in wkbs])
+    codes = tuple(_CODE_BY_NAME[m["administrative_region"]] for m in meta)
+    log.debug("loaded %d province boundaries", len(codes))
+    return Boundaries(codes=codes, polygons=polygons, tree=shapely.STRtree(polygons))
+
+
+def locate(
+    lon: np.ndarray | list[float],
+    lat: np.ndarray | list[float],
+    tolerance_km: float = DEFAULT_TOLERANCE_KM,
+) -> np.ndarray:
+    """Province (or territory) code of each point; ``None`` outside Canada.
+
+    Args:
+        lon: WGS84 longitudes.
+        lat: WGS84 latitudes.
+        tolerance_km: a point this close to a province's boundary, outside every polygon,
+            gets that province.
+
+    Returns:
+        An object array of codes (``"SK"``) or ``None``.
+    """
+    import shapely
+
+    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+    out = np.full(lon.shape, None, dtype=object)
+    finite = np.isfinite(lon) & np.isfinite(lat)
+    idx = np.flatnonzero(finite)
+    if idx.size == 0:
+        return out
+    b = boundaries()
+    points = shapely.points(lon[idx], lat[idx])
+    inside_pt, inside_poly = b.tree.query(points, predicate="intersects")
+    codes = np.asarray(b.codes, dtype=object)
+    out[idx[inside_pt]] = codes[inside_poly]
+    missing = np.setdiff1d(np.arange(idx.size), inside_pt)
+    if missing.size:
+        near_pt, near_poly = b.tree.query_nearest(points[missing], all_matches=False)
+        dist = _distance_km(points[missing][near_pt], b.polygons[near_poly])
+        close = dist <= tolerance_km
+        out[idx[missing[near_pt[close]]]] = codes[near_poly[close]]
+    return out
+
+
+def _distance_km(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
+    """Geodesic distance (km) from each point to the nearest point of its polygon."""
+    import shapely
+    from pyproj import Geod
+
+    lines = shapely.shortest_line(polygons, points)
+    coords = shapely.get_coordinates(lines).reshape(-1, 2, 2)
+    _, _, metres = Geod(ellps="WGS84").inv(
+        coords[:, 0, 0], coords[:, 0, 1], coords[:, 1, 0], coords[:, 1, 1]
+    )
+    return np.asarray(metres) / 1000.0
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How often the lookup agrees with given province codes."""
+
+    n_points: int
+    n_agree: int
+    mismatches: pd.DataFrame  # the input rows that disagree, with a ``lookup`` column
+
+    @property
+    def share(self) -> float:
+        return self.n_agree / self.n_points if self.n_points else float("nan")
+
+    def summary(self) -> str:
+        """One line per (given, lookup) pair of the mismatches, most frequent first."""
+        head = f"{self.n_agree}/{self.n_points} points agree ({self.share:.2%})"
+        if self.mismatches.empty:
+            return head
+        pairs = self.mismatches.groupby(["province", "lookup"], dropna=False).size()
+        lines = [f"  given {g} -> lookup {lk}: {n}" for (g, lk), n in
+                 pairs.sort_values(ascending=False).items()]
+        return "\n".join([head, *lines])
+
+
+def agreement(points: pd.DataFrame, tolerance_km: float = DEFAULT_TOLERANCE_KM) -> Agreement:
+    """Compare the ``province`` column of a table (one row per point) with the lookup."""
+    per_point = points.drop_duplicates("point_id") if "point_id" in points else points
+    found = locate(per_point["lon"], per_point["lat"], tolerance_km)
+    agree = per_point["province"].to_numpy(dtype=object) == found
+    mismatches = per_point.loc[~agree].assign(lookup=found[~agree])
+    return Agreement(n_points=len(per_point), n_agree=int(agree.sum()), mismatches=mismatches)
