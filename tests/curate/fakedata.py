@@ -8,6 +8,7 @@ VALID 0), ``stripe`` (one brighter column), ``saturated`` (a block at reflectanc
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,13 +110,16 @@ def make_dataset(root: Path, specs: list[Spec]) -> Path:
     (root / "splits.json").write_text(json.dumps({
         "format": "cropland-splits", "version": 1, "seed": 0,
         "fractions": {"training": 0.7, "validation": 0.15, "test": 0.15},
-        "sha256": "0" * 64, "assignments": assignments,
+        "sha256": hashlib.sha256(json.dumps(assignments, separators=(",", ":")).encode()).hexdigest(),
+        "assignments": assignments,
     }))
     rows = ["point_id,year,lon,lat,province,aci_code,label"]
     rows += [f"{p},{y},-113.5,53.5,{prov},133,{label}" for p, y, prov, label in points]
     (root / "points.csv").write_text("\n".join(rows) + "\n")
-    (root / "config.yaml").write_text(yaml.safe_dump({"name": "fake", "years": [2019],
-                                                      "render": {"rgb_max": 0.3}}))
+    config = {"name": "fake", "years": [2019], "points": {"synthetic_per_class": 1},
+              "patch_size": SIZE, "render": {"rgb_max": 0.3, "index_range": [-1.0, 1.0]},
+              "export": {"png": True, "raw_zip": True}}
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
     return root
 
 

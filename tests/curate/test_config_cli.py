@@ -1,0 +1,74 @@
+"""Threshold configuration files, and the `cropland curate` commands."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from cropland.cli import app
+from cropland.curate.config import CurateConfig, load_curate_config
+from cropland.curate.store import Store
+from cropland.errors import ConfigError
+
+
+def test_defaults_and_documentation():
+    assert load_curate_config(None) == CurateConfig()
+    for name, field in CurateConfig.model_fields.items():
+        assert field.description, f"{name} is not documented"
+
+
+def test_curate_section_of_a_build_config(tmp_path):
+    path = tmp_path / "build.yaml"
+    path.write_text(yaml.safe_dump({"years": [2019], "curate": {"cloud_reject": 0.4}}))
+    assert load_curate_config(path).cloud_reject == 0.4
+
+
+def test_own_file_and_build_config_without_section(tmp_path):
+    own = tmp_path / "curate.yaml"
+    own.write_text("nodata_reject: 0.5\nstripe_review: 12\n")
+    cfg = load_curate_config(own)
+    assert (cfg.nodata_reject, cfg.stripe_review) == (0.5, 12)
+    build = tmp_path / "build.yaml"
+    build.write_text(yaml.safe_dump({"years": [2019], "points": {"synthetic_per_class": 2}}))
+    assert load_curate_config(build) == CurateConfig()
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("cloud_reject: 2\n", "cloud_reject: Input should be less than or equal to 1"),
+    ("cloud_review: 0.5\ncloud_reject: 0.1\n", "cloud_review (0.5) must not exceed cloud_reject"),
+    ("clouds: 0.1\n", "clouds: Extra inputs are not permitted"),
+    ("- 1\n", "must hold a mapping"),
+    ("a: [\n", "not valid YAML"),
+])
+def test_invalid_configs_name_the_problem(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_curate_config(path)
+
+
+def test_token_add_prints_a_working_token(dataset, tmp_path):
+    db = tmp_path / "t.sqlite"
+    result = CliRunner().invoke(app, ["curate", "token", "add", "carol", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    token = result.output.strip()
+    assert len(token) >= 32 and Store(db).reviewer_for_token(token) == "carol"
+    listing = CliRunner().invoke(app, ["curate", "token", "list", "--db", str(db)])
+    assert "carol" in listing.output and "active" in listing.output
+    CliRunner().invoke(app, ["curate", "token", "revoke", "carol", "--db", str(db)])
+    assert Store(db).reviewer_for_token(token) is None
+
+
+def test_score_command(dataset, tmp_path):
+    db = tmp_path / "s.sqlite"
+    result = CliRunner().invoke(app, ["curate", "score", str(dataset), "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert "12 samples (12 scored now): 4 accepted, 4 review, 4 rejected" in result.output
+    again = CliRunner().invoke(app, ["curate", "score", str(dataset), "--db", str(db)])
+    assert "(0 scored now)" in again.output  # cached until the file or thresholds change
+
+
+def test_dataset_argument_means_serve(dataset):
+    result = CliRunner().invoke(app, ["curate", str(dataset), "--port", "notaport"])
+    assert result.exit_code == 2 and "Usage: cropland curate serve" in result.output
