@@ -1,0 +1,248 @@
+"""Statistics of a built dataset: count tables (CSV), charts (PNG) and a Markdown report.
+
+Counts come from the sample GeoTIFFs' file names (``OUT/tif``) and ``splits.json``;
+provenance (scenes, cloud and no-data fractions, synthetic or real) from their tags.
+"""
+
+from __future__ import annotations
+
+import calendar
+import io
+import logging
+from pathlib import Path
+
+import pandas as pd
+import rasterio
+import yaml
+from matplotlib.figure import Figure
+from rich.progress import track
+
+from cropland.errors import DatasetError
+from cropland.export.layout import (
+    CONFIG_FILE,
+    REPORT_FILE,
+    SPLIT_NAMES,
+    SPLITS_FILE,
+    STATS_DIR,
+    iter_samples,
+)
+from cropland.io import atomic_path, write_text_atomic
+from cropland.core.naming import SampleName
+from cropland.split import Splits, read_splits
+
+log = logging.getLogger(__name__)
+
+UNASSIGNED = "unassigned"
+SAMPLE_COLUMNS = ["name", "point_id", "year", "month", "province", "label", "split"]
+TAG_COLUMNS = {
+    "ACI_CODE": "aci_code", "N_SCENES": "n_scenes", "SCENES": "scenes",
+    "CLOUD_FRACTION": "cloud_fraction", "NODATA_FRACTION": "nodata_fraction",
+    "SYNTHETIC": "synthetic", "SOURCE": "source", "INDEX_VARIANT": "index_variant",
+    "NDWI": "ndwi", "CROPLAND_VERSION": "cropland_version",
+}
+
+
+def _read_tags(path: Path) -> dict[str, str]:
+    try:
+        with rasterio.open(path) as src:
+            return src.tags()
+    except rasterio.errors.RasterioError as e:
+        raise DatasetError(f"{path} is corrupt ({e}); delete it and rebuild the sample") from None
+
+
+def _sample_row(
+    sample: SampleName, path: Path, splits: Splits | None, with_tags: bool
+) -> dict[str, object]:
+    row: dict[str, object] = {
+        "name": sample.stem, "point_id": sample.point_id, "year": sample.year,
+        "month": sample.month, "province": sample.province, "label": sample.label,
+        "split": splits.split_of(sample.point_id) if splits else UNASSIGNED,
+    }
+    if with_tags:
+        tags = _read_tags(path)
+        row.update({col: tags.get(tag) for tag, col in TAG_COLUMNS.items()})
+    return row
+
+
+def scan_dataset(out_dir: str | Path, with_tags: bool = True) -> pd.DataFrame:
+    """One row per sample GeoTIFF: its name fields, split and (optionally) provenance tags.
+
+    The split is ``unassigned`` when the dataset has no ``splits.json`` yet.
+    """
+    root = Path(out_dir)
+    splits = read_splits(root / SPLITS_FILE) if (root / SPLITS_FILE).exists() else None
+    rows = []
+    samples = list(iter_samples(root))
+    with rasterio.Env():  # one GDAL environment for all the opens
+        for sample, path in track(samples, "reading tags", transient=True, disable=not with_tags):
+            rows.append(_sample_row(sample, path, splits, with_tags))
+    columns = SAMPLE_COLUMNS + (list(TAG_COLUMNS.values()) if with_tags else [])
+    df = pd.DataFrame(rows, columns=columns)
+    if with_tags and len(df):
+        df = df.astype({"n_scenes": "int64", "cloud_fraction": "float64",
+                        "nodata_fraction": "float64"})
+    return df
+
+
+def count_tables(samples: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The count tables of the report, keyed by file stem (``class``, ``month``, ...)."""
+    def per(column: str, label: str) -> pd.DataFrame:
+        grouped = samples.groupby(column)
+        return pd.DataFrame({
+            label: grouped.size().index,
+            "images": grouped.size().to_numpy(),
+            "points": grouped["point_id"].nunique().to_numpy(),
+        })
+
+    per_point = samples.groupby("point_id").size()
+    images_per_point = per_point.value_counts().sort_index()
+    by_split = pd.crosstab(samples["label"], samples["split"])
+    split_columns = [s for s in (*SPLIT_NAMES, UNASSIGNED) if s in by_split.columns]
+    by_split = by_split.reindex(columns=split_columns, fill_value=0)
+    by_split["total"] = by_split.sum(axis=1)
+    by_split = by_split.rename_axis(index="class", columns=None).reset_index()
+    months = per("month", "month")
+    months.insert(1, "name", [calendar.month_abbr[m] for m in months["month"]])
+    return {
+        "class": per("label", "class"),
+        "month": months,
+        "province": per("province", "province"),
+        "year": per("year", "year"),
+        "images_per_point": pd.DataFrame({
+            "images": images_per_point.index, "points": images_per_point.to_numpy()
+        }),
+        "class_by_split": by_split,
+    }
+
+
+def _bar_chart(table: pd.DataFrame, x: str, title: str, horizontal: bool = False) -> Figure:
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.add_subplot()
+    labels = table[x].astype(str)
+    if horizontal:
+        bars = ax.barh(labels, table["images"], color="tab:green")
+        ax.invert_yaxis()
+        ax.set_xlabel("images")
+    else:
+        bars = ax.bar(labels, table["images"], color="tab:green")
+        ax.set_ylabel("images")
+    ax.bar_label(bars, padding=2, fontsize=8)
+    ax.set_title(title)
+    return fig
+
+
+def charts(tables: dict[str, pd.DataFrame]) -> dict[str, Figure]:
+    """A chart per count table, keyed by file stem."""
+    out = {
+        "class": _bar_chart(tables["class"], "class", "Images per class", horizontal=True),
+        "month": _bar_chart(tables["month"], "name", "Images per month"),
+        "province": _bar_chart(tables["province"], "province", "Images per province"),
+        "year": _bar_chart(tables["year"], "year", "Images per year"),
+    }
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.add_subplot()
+    ipp = tables["images_per_point"]
+    ax.bar_label(ax.bar(ipp["images"].astype(str), ipp["points"], color="tab:blue"),
+                 padding=2, fontsize=8)
+    ax.set(title="Images per point (all years)", xlabel="images of the point", ylabel="points")
+    out["images_per_point"] = fig
+
+    by_split = tables["class_by_split"].set_index("class").drop(columns="total")
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    left = pd.Series(0, index=by_split.index)
+    for split, color in zip(by_split.columns, ("tab:green", "tab:orange", "tab:purple", "grey"),
+                            strict=False):
+        ax.barh(by_split.index, by_split[split], left=left, label=split, color=color)
+        left = left + by_split[split]
+    ax.invert_yaxis()
+    ax.set(title="Images per class and split", xlabel="images")
+    fig.legend(loc="outside lower center", ncols=len(by_split.columns))
+    out["class_by_split"] = fig
+    return out
+
+
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Save a figure as PNG (Agg, 100 dpi), atomically."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    return Path(path)
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    """A DataFrame as a GitHub-flavoured Markdown table (no index)."""
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    rule = "|" + "|".join("---:" if pd.api.types.is_numeric_dtype(t) else "---"
+                          for t in df.dtypes) + "|"
+    body = ["| " + " | ".join(map(str, row)) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+SECTIONS = {
+    "class": "Images per class",
+    "month": "Images per month",
+    "province": "Images per province",
+    "year": "Images per year",
+    "images_per_point": "Images per point (over all years)",
+    "class_by_split": "Images per class and split",
+}
+
+
+def _dataset_name(root: Path) -> str:
+    try:
+        return str(yaml.safe_load((root / CONFIG_FILE).read_text(encoding="utf-8"))["name"])
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return root.name
+
+
+def _summary(samples: pd.DataFrame) -> list[str]:
+    lines = [
+        f"- images: {len(samples)}",
+        f"- points: {samples['point_id'].nunique()}",
+        f"- classes: {samples['label'].nunique()} ({', '.join(sorted(samples['label'].unique()))})",
+        f"- years: {', '.join(map(str, sorted(samples['year'].unique())))}",
+        f"- months: {', '.join(calendar.month_abbr[m] for m in sorted(samples['month'].unique()))}",
+    ]
+    if "synthetic" in samples:
+        synthetic = int((samples["synthetic"] == "yes").sum())
+        lines.append(f"- synthetic images: {synthetic} of {len(samples)}")
+        lines.append(f"- mean cloud fraction: {samples['cloud_fraction'].mean():.3f}; "
+                     f"mean no-data fraction: {samples['nodata_fraction'].mean():.3f}; "
+                     f"mean scenes per image: {samples['n_scenes'].mean():.2f}")
+    return lines
+
+
+def render_report(name: str, samples: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
+    """The Markdown report; charts are linked as ``stats/{table}.png``."""
+    parts = [f"# {name}: dataset statistics", "", *_summary(samples), ""]
+    for key, title in SECTIONS.items():
+        parts += [f"## {title}", "", markdown_table(tables[key]), "",
+                  f"![{title}]({STATS_DIR}/{key}.png)", ""]
+    parts.append(f"Tables as CSV: `{STATS_DIR}/*.csv`. Dataset card: `dataset_card.md`.")
+    return "\n".join(parts) + "\n"
+
+
+def write_report(out_dir: str | Path, samples: pd.DataFrame | None = None) -> Path:
+    """Write ``OUT/stats/*.csv``, ``OUT/stats/*.png`` and ``OUT/report.md``; return the report.
+
+    Args:
+        out_dir: the dataset folder.
+        samples: the result of :func:`scan_dataset`, when the caller already has it.
+    """
+    root = Path(out_dir)
+    samples = scan_dataset(root) if samples is None else samples
+    if samples.empty:
+        raise DatasetError(f"{root / 'tif'} holds no sample GeoTIFF; build the dataset first")
+    tables = count_tables(samples)
+    stats_dir = root / STATS_DIR
+    for key, table in tables.items():
+        buf = io.StringIO()
+        table.to_csv(buf, index=False)
+        write_text_atomic(stats_dir / f"{key}.csv", buf.getvalue())
+    for key, fig in charts(tables).items():
+        save_figure(fig, stats_dir / f"{key}.png")
+    report = write_text_atomic(root / REPORT_FILE, render_report(_dataset_name(root), samples,
+                                                                 tables))
+    log.info("wrote %s and %d tables/charts in %s", report, 2 * len(tables), stats_dir)
+    return report
+
