@@ -358,22 +358,27 @@ def open_reader(root: str | Path, channels: str | Sequence[str] = "RGB", source:
     if source == "tif":
         return GeoTiffReader(root)
     if source == "png":
-        tokens = channels.split(",") if isinstance(channels, str) else list(channels)
-        types = [t.strip().upper() for t in tokens if t.strip().upper() in IMAGE_TYPES]
-        if len(types) != len(tokens):
+        types = _png_types(channels)
+        if types is None:
             raise DatasetError(
                 f"a PNG tree has only the image types {', '.join(IMAGE_TYPES)}; {channels!r} needs "
                 "GeoTIFF data (pass --source tif or pack the GeoTIFFs)"
             )
-        return PngTreeReader(root, types)
+        return PngTreeReader(root, list(dict.fromkeys(types)))
     raise DatasetError(f"unknown source {source!r}; use auto, packed, tif or png")
+
+
+def _png_types(channels: str | Sequence[str]) -> list[str] | None:
+    """The PNG image types a channel selection needs, or None when a PNG tree cannot serve it."""
+    tokens = channels.split(",") if isinstance(channels, str) else list(channels)
+    types = [channel_image_type(t.strip().upper()) for t in tokens]
+    return types if all(t in IMAGE_TYPES for t in types) else None
 
 
 def _guess_source(root: Path, channels: str | Sequence[str]) -> str:
     if (root / "manifest.json").exists():
         return "packed"
-    tokens = channels.split(",") if isinstance(channels, str) else list(channels)
-    png_ok = all(t.strip().upper() in IMAGE_TYPES for t in tokens)
+    png_ok = _png_types(channels) is not None
     has_png = any(re.fullmatch(r"\d{4}", p.name) for p in root.iterdir() if p.is_dir())
     if (root / "tif").is_dir() and (not png_ok or not has_png):
         return "tif"

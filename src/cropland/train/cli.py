@@ -1,0 +1,135 @@
+"""Commands ``pack``, ``train``, ``evaluate``, ``benchmark``, ``predict`` (torch imported lazily)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import typer
+
+
+def _models_option(value: str) -> list[str]:
+    return [m.strip() for m in value.split(",") if m.strip()]
+
+
+def pack(
+    dataset: Path = typer.Argument(..., help="Dataset folder (GeoTIFF build or PNG tree)."),
+    out: Path = typer.Argument(..., help="Folder for the packed arrays and manifest.json."),
+    channels: str = typer.Option("all", help="Channels to pack: all, bands, RGB, NDVI, ... (PNG: image types)."),
+    source: str = typer.Option("auto", help="auto, tif or png."),
+    size: int = typer.Option(None, help="Centre-crop to this size (e.g. 64 for 65 x 65 PNGs)."),
+) -> None:
+    """Pack a dataset into per-split arrays with a checksummed manifest (fast training, no GDAL)."""
+    from cropland.data.pack import pack as pack_dataset
+
+    typer.echo(pack_dataset(dataset, out, channels, source, size))
+
+
+def train(
+    dataset: Path = typer.Option(..., help="Dataset folder: packed, GeoTIFF build or PNG tree."),
+    out: Path = typer.Option(Path("runs/run"), help="Run folder."),
+    model: str = typer.Option("resnet50", help="Model name (see `cropland train --list-models`)."),
+    channels: str = typer.Option("RGB", help="RGB, an index, bands, all, or a comma list of channels."),
+    epochs: int = typer.Option(20),
+    batch_size: int = typer.Option(64),
+    lr: float = typer.Option(1e-3),
+    seed: int = typer.Option(0),
+    device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1 ..."),
+    temporal_mode: str = typer.Option("auto", help="auto, triplet or series (temporal models)."),
+    size: int = typer.Option(None, help="Centre-crop images to this size."),
+    resize: int = typer.Option(None, help="Average images down to this size."),
+    patience: int = typer.Option(None, help="Early stopping patience (epochs)."),
+    time_budget: float = typer.Option(None, help="Stop after the epoch that passes this many seconds."),
+    pretrained: Path = typer.Option(None, help="Local ImageNet state_dict (torchvision backbones)."),
+    config: Path = typer.Option(None, help="YAML of TrainConfig fields; options given here win."),
+    resume: bool = typer.Option(False, help="Continue the run in --out from its last.pt."),
+) -> None:
+    """Train one model; write config.yaml, checkpoints, history, metrics and predictions."""
+    import yaml
+
+    from cropland.train.config import TrainConfig
+    from cropland.train.loop import train as train_model
+
+    fields = yaml.safe_load(config.read_text("utf-8")) if config else {}
+    given = dict(
+        dataset=dataset, out=out, model=model, channels=channels, epochs=epochs, batch_size=batch_size, lr=lr,
+        seed=seed, device=device, temporal_mode=temporal_mode, size=size, resize=resize, patience=patience,
+        time_budget_s=time_budget, pretrained=pretrained,
+    )
+    fields.update({k: v for k, v in given.items() if v is not None})
+    metrics = train_model(TrainConfig(**fields), resume=resume)
+    _echo_metrics(metrics["test"], f"{model} test")
+
+
+def evaluate(
+    run: Path = typer.Argument(..., help="Run folder of `cropland train`."),
+    split: str = typer.Option("test", help="training, validation or test."),
+    dataset: Path = typer.Option(None, help="Another dataset with the same classes."),
+) -> None:
+    """Evaluate a run's best checkpoint: every item of the split predicted once."""
+    from cropland.train.predict import evaluate_run
+
+    _echo_metrics(evaluate_run(run, split, dataset), f"{run} {split}")
+
+
+def benchmark(
+    dataset: Path = typer.Option(..., help="Dataset folder (packed is fastest)."),
+    out: Path = typer.Option(Path("benchmark"), help="Report folder."),
+    models: str = typer.Option(",".join(
+        ("resnet50", "densenet121", "efficientnet_b0", "lrcn", "cnn3d", "tempcnn", "temporal_transformer")
+    ), help="Comma-separated model names."),
+    channels: list[str] = typer.Option(["RGB"], help="Channel selection; repeat for several image types."),
+    seeds: str = typer.Option(None, help="Comma-separated seeds (default: 0 on CPU, 0,1,2 on CUDA)."),
+    profile: str = typer.Option("auto", help="auto, cpu (short, 32 px) or cuda (full size, 3 seeds)."),
+    device: str = typer.Option("auto"),
+    epochs: int = typer.Option(None, help="Override the profile's epochs."),
+    time_budget: float = typer.Option(None, help="Override the profile's time budget per run (s)."),
+) -> None:
+    """Train models x channel selections x seeds; write report.md with tables and figures."""
+    from cropland.train.benchmark import run_benchmark
+
+    overrides = {k: v for k, v in {"epochs": epochs, "time_budget_s": time_budget}.items() if v is not None}
+    report = run_benchmark(
+        dataset, out, _models_option(models), channels,
+        [int(s) for s in seeds.split(",")] if seeds else None, profile, device,
+        command="cropland " + " ".join(shlex.quote(a) for a in sys.argv[1:]), **overrides,
+    )
+    typer.echo(report)
+
+
+def predict(
+    checkpoint: Path = typer.Argument(..., help="Run folder or best.pt."),
+    inputs: list[Path] = typer.Argument(None, help="Sample files or folders (.tif or .png)."),
+    dataset: Path = typer.Option(None, help="Dataset folder, with --point and --year."),
+    point: int = typer.Option(None),
+    year: int = typer.Option(None),
+    device: str = typer.Option("auto"),
+) -> None:
+    """Predict files, folders, or one point and year of a dataset; print JSON lines."""
+    from cropland.train.predict import predict_files, predict_point
+
+    if dataset is not None:
+        if point is None or year is None:
+            raise typer.BadParameter("--dataset needs --point and --year")
+        results = predict_point(checkpoint, dataset, point, year, device)
+    elif inputs:
+        results = predict_files(checkpoint, inputs, device)
+    else:
+        raise typer.BadParameter("give sample files/folders, or --dataset with --point and --year")
+    for r in results:
+        typer.echo(json.dumps(r))
+
+
+def _echo_metrics(m: dict, title: str) -> None:
+    typer.echo(
+        f"{title}: accuracy {m['accuracy']:.3f}, precision {m['precision']:.3f}, recall {m['recall']:.3f}, "
+        f"F1 {m['f1']:.3f} (macro, {m['n']} items)"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands to the main ``cropland`` app."""
+    for command in (pack, train, evaluate, benchmark, predict):
+        app.command()(command)

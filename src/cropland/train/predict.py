@@ -1,0 +1,155 @@
+"""``cropland predict`` and ``cropland evaluate``: use a trained run on files or a dataset.
+
+Inputs are read, cropped, resized and normalised exactly as in training (from the ``meta``
+stored in the checkpoint). A temporal model gets the months of one point-year as a series
+with the missing months masked (a triplet model accepts that too: its recurrence skips
+masked months).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from cropland.core.naming import SampleName
+from cropland.data.channels import TIF_CHANNELS, channel_image_type, png_channels
+from cropland.data.datasets import Normalization
+from cropland.data.readers import center_crop, open_reader, read_png
+from cropland.errors import CroplandError, DatasetError
+from cropland.train.config import TrainConfig
+from cropland.train.loop import build_model, evaluate_split, load_tensors, make_dataset, resolve_device
+
+log = logging.getLogger(__name__)
+
+
+def load_run(checkpoint: str | Path, device: str = "auto") -> tuple[torch.nn.Module, dict]:
+    """The model of ``best.pt`` (or a run folder) and its ``meta``."""
+    path = Path(checkpoint)
+    path = path / "best.pt" if path.is_dir() else path
+    if not path.exists():
+        raise CroplandError(f"{path} not found; give a run folder of `cropland train` or its best.pt")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model = build_model(state["meta"])
+    model.load_state_dict(state["model"])
+    return model.to(resolve_device(device)).eval(), state["meta"]
+
+
+def read_files(paths: Sequence[Path], channels: Sequence[str]) -> np.ndarray:
+    """Channels of one sample from its GeoTIFF or its PNGs (float32, reader units)."""
+    tif = [p for p in paths if p.suffix.lower() in (".tif", ".tiff")]
+    if tif:
+        import rasterio
+
+        with rasterio.open(tif[0]) as src:
+            return src.read([TIF_CHANNELS.index(c) + 1 for c in channels], out_dtype="float32")
+    planes: dict[str, np.ndarray] = {}
+    for path in paths:
+        _, image_type = SampleName.parse(path.name)
+        if image_type is None:
+            raise DatasetError(f"{path}: a PNG name must end in its image type (_RGB, _NDVI, ...)")
+        planes.update(zip(png_channels(image_type), read_png(path, image_type), strict=True))
+    missing = [c for c in channels if c not in planes]
+    if missing:
+        raise DatasetError(f"{paths[0]}: the model also needs {', '.join(missing)} (give those PNGs too)")
+    return np.stack([planes[c] for c in channels]).astype(np.float32) / np.float32(255)
+
+
+def _prepare(image: np.ndarray, meta: dict, origin: str) -> np.ndarray:
+    image = center_crop(image, meta["size"], origin)
+    image = Normalization.from_dict(meta["normalization"]).apply(image)
+    if meta["resize"]:
+        image = F.interpolate(torch.from_numpy(image)[None], size=(meta["resize"],) * 2, mode="area")[0].numpy()
+    return image
+
+
+def collect_files(inputs: Sequence[str | Path], meta: dict) -> dict[SampleName, list[Path]]:
+    """Files (or every .tif/.png under folders) that hold the model's channels, by sample."""
+    types = {channel_image_type(c) for c in meta["channels"]}
+    found: dict[SampleName, list[Path]] = defaultdict(list)
+    for item in map(Path, inputs):
+        paths = sorted(item.rglob("*")) if item.is_dir() else [item]
+        for path in paths:
+            if path.suffix.lower() not in (".tif", ".tiff", ".png"):
+                continue
+            name, image_type = SampleName.parse(path.name)
+            if path.suffix.lower() == ".png" and image_type not in types:
+                continue
+            found[name].append(path)
+    if not found:
+        raise DatasetError(f"no sample files with channels {meta['channels']} in {', '.join(map(str, inputs))}")
+    return found
+
+
+def predict_files(checkpoint: str | Path, inputs: Sequence[str | Path], device: str = "auto") -> list[dict]:
+    """Predict sample files: one result per file (static) or per point-year (temporal)."""
+    model, meta = load_run(checkpoint, device)
+    files = collect_files(inputs, meta)
+    arrays = {name: _prepare(read_files(p, meta["channels"]), meta, str(p[0])) for name, p in files.items()}
+    return _predict(model, meta, arrays)
+
+
+def predict_point(checkpoint: str | Path, dataset: str | Path, point_id: int, year: int, device: str = "auto") -> list[dict]:
+    """Predict one point and year of a dataset folder (any reader)."""
+    model, meta = load_run(checkpoint, device)
+    reader = open_reader(dataset, ",".join(meta["channels"]))
+    rows = [i for i, r in enumerate(reader.records) if r.name.point_id == point_id and r.name.year == year]
+    if not rows:
+        raise DatasetError(f"point {point_id} has no sample in {year} in {dataset}")
+    arrays = {
+        reader.records[i].name: _prepare(reader.read(i, meta["channels"]), meta, reader.expected_path(reader.records[i].name))
+        for i in rows
+    }
+    return _predict(model, meta, arrays)
+
+
+@torch.no_grad()
+def _predict(model: torch.nn.Module, meta: dict, arrays: dict[SampleName, np.ndarray]) -> list[dict]:
+    device = next(model.parameters()).device
+    results = []
+    if meta["temporal"]:
+        groups: dict[tuple[int, int], dict[int, SampleName]] = defaultdict(dict)
+        for name in arrays:
+            groups[(name.point_id, name.year)][name.month] = name
+        for (point, year), by_month in sorted(groups.items()):
+            months = meta["months"]
+            first = next(iter(arrays.values()))
+            x = np.stack([arrays[by_month[m]] if m in by_month else np.zeros_like(first) for m in months])
+            mask = torch.tensor([[m in by_month for m in months]], device=device)
+            month_ids = torch.tensor([[m if m in by_month else 0 for m in months]], device=device)
+            logits = model(torch.from_numpy(x)[None].to(device), mask=mask, months=month_ids)
+            results.append(_result(f"POINT_{point}_{year}", logits[0], meta))
+    else:
+        for name, image in sorted(arrays.items()):
+            results.append(_result(name.stem, model(torch.from_numpy(image)[None].to(device))[0], meta))
+    return results
+
+
+def _result(item: str, logits: torch.Tensor, meta: dict) -> dict:
+    probs = logits.float().softmax(0).cpu().numpy()
+    best = int(probs.argmax())
+    return {"item": item, "predicted": meta["classes"][best], "probability": float(probs[best]),
+            "probabilities": dict(zip(meta["classes"], map(float, probs), strict=True))}
+
+
+def evaluate_run(run: str | Path, split: str = "test", dataset: str | Path | None = None) -> dict:
+    """Metrics of a run's best checkpoint on a split of its dataset (or another ``dataset``)."""
+    import yaml
+
+    run = Path(run)
+    cfg = TrainConfig(**yaml.safe_load((run / "config.yaml").read_text("utf-8")))
+    if dataset is not None:
+        cfg = cfg.model_copy(update={"dataset": Path(dataset)})
+    model, meta = load_run(run, cfg.device)
+    reader = open_reader(cfg.dataset, ",".join(meta["channels"]), cfg.source)
+    if list(reader.classes) != meta["classes"]:
+        raise DatasetError(f"{cfg.dataset} has classes {reader.classes}, the model was trained on {meta['classes']}")
+    normalization = Normalization.from_dict(meta["normalization"])
+    data = load_tensors(make_dataset(reader, split, meta, None), normalization, resolve_device(cfg.device), meta["resize"])
+    metrics, _ = evaluate_split(model, data, meta["classes"], cfg)
+    return metrics
