@@ -26,6 +26,10 @@ from cropland.points.cli import app as _points_app  # noqa: E402  (imports typer
 
 app.add_typer(_points_app, name="points")
 
+from cropland.train.cli import register as _register_training  # noqa: E402  (imports typer only)
+
+_register_training(app)
+
 
 @app.callback()
 def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages.")):
@@ -58,15 +62,20 @@ def _report(result) -> None:
 def build(
     config: Path = typer.Option(..., "--config", "-c", help="Build configuration (YAML)."),
     out: Path | None = typer.Option(None, "--out", help="Output folder (overrides `output`)."),
-    workers: int = typer.Option(1, help="Worker processes for extraction."),
+    workers: int = typer.Option(1, help="Worker processes for extraction (a local Dask "
+                                "cluster when > 1)."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address "
+                                         "(tcp://host:8786) to extract on."),
     retry_failed: bool = typer.Option(False, help="Run failed tasks again."),
 ):
     """Build a dataset: extract composites, split, export PNGs/zips, write the report."""
+    from cropland.build.cluster import extraction_executor
     from cropland.config import load_config
     from cropland.pipeline import build_dataset
 
     cfg = load_config(config, output=str(out.resolve()) if out else None)
-    _report(build_dataset(cfg, workers=workers, retry_failed=retry_failed))
+    with extraction_executor(scheduler, workers) as executor:
+        _report(build_dataset(cfg, executor=executor, workers=workers, retry_failed=retry_failed))
 
 
 @app.command()
