@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pandas as pd
 import rasterio
-import yaml
 from matplotlib.figure import Figure
 from rich.progress import track
 
@@ -26,6 +25,7 @@ from cropland.export.layout import (
     STATS_DIR,
     iter_samples,
 )
+from cropland.export.release import read_dataset_config
 from cropland.io import atomic_path, write_text_atomic
 from cropland.core.naming import SampleName
 from cropland.split import Splits, read_splits
@@ -189,10 +189,7 @@ SECTIONS = {
 
 
 def _dataset_name(root: Path) -> str:
-    try:
-        return str(yaml.safe_load((root / CONFIG_FILE).read_text(encoding="utf-8"))["name"])
-    except (OSError, KeyError, TypeError, yaml.YAMLError):
-        return root.name
+    return read_dataset_config(root).name if (root / CONFIG_FILE).exists() else root.name
 
 
 def _summary(samples: pd.DataFrame) -> list[str]:
