@@ -186,7 +186,7 @@ class EarthEngineAci:
         return read_padded(self, window, self._compute_pixels)
 
     def _compute_pixels(self, window: Window) -> np.ndarray:
-        t = self.transform * Affine.translation(window.col_off, window.row_off)
+        t = self.transform @ Affine.translation(window.col_off, window.row_off)
         request = {
             "expression": self.image,
             "fileFormat": "NUMPY_NDARRAY",

