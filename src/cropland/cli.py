@@ -95,6 +95,36 @@ def demo(
     _report(build_dataset(cfg, workers=workers))
 
 
+@app.command("export")
+def export_cmd(
+    dataset: Path = typer.Argument(..., help="A built dataset folder (with tif/, config.yaml "
+                                   "and splits.json)."),
+    overwrite: bool = typer.Option(False, help="Rewrite PNGs and zips that already exist."),
+    workers: int | None = typer.Option(None, help="Rendering processes (default: the cores)."),
+):
+    """Render the PNG tree and raw zips from a dataset's GeoTIFFs (its own config and splits)."""
+    from cropland.export.layout import SPLITS_FILE
+    from cropland.export.release import export_release, read_dataset_config
+    from cropland.split import read_splits
+
+    cfg = read_dataset_config(dataset)
+    splits = read_splits(dataset / SPLITS_FILE)
+    s = export_release(dataset, cfg, splits, overwrite=overwrite, workers=workers)
+    console.print(f"{s.samples} samples: {s.pngs_written} PNGs and {s.zips_written} zips "
+                  f"written, {s.up_to_date} samples already up to date")
+
+
+@app.command("stats")
+def stats_cmd(dataset: Path = typer.Argument(..., help="A built dataset folder.")):
+    """Write a dataset's statistics (stats/, report.md) and its dataset card."""
+    from cropland.card import write_card
+    from cropland.stats import scan_dataset, write_report
+
+    samples = scan_dataset(dataset)
+    console.print(f"report: {write_report(dataset, samples)}")
+    console.print(f"card:   {write_card(dataset, samples)}")
+
+
 def run() -> None:
     """Entry point: turn known errors into a one-line message and exit status 2."""
     try:

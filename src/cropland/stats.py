@@ -118,13 +118,15 @@ def count_tables(samples: pd.DataFrame) -> dict[str, pd.DataFrame]:
 def _bar_chart(table: pd.DataFrame, x: str, title: str, horizontal: bool = False) -> Figure:
     fig = Figure(figsize=(7, 4), layout="constrained")
     ax = fig.add_subplot()
-    labels = table[x].astype(str)
+    positions, labels = range(len(table)), table[x].astype(str).tolist()
     if horizontal:
-        bars = ax.barh(labels, table["images"], color="tab:green")
+        bars = ax.barh(positions, table["images"], color="tab:green")
+        ax.set_yticks(positions, labels)
         ax.invert_yaxis()
         ax.set_xlabel("images")
     else:
-        bars = ax.bar(labels, table["images"], color="tab:green")
+        bars = ax.bar(positions, table["images"], color="tab:green")
+        ax.set_xticks(positions, labels)
         ax.set_ylabel("images")
     ax.bar_label(bars, padding=2, fontsize=8)
     ax.set_title(title)
@@ -142,8 +144,8 @@ def charts(tables: dict[str, pd.DataFrame]) -> dict[str, Figure]:
     fig = Figure(figsize=(7, 4), layout="constrained")
     ax = fig.add_subplot()
     ipp = tables["images_per_point"]
-    ax.bar_label(ax.bar(ipp["images"].astype(str), ipp["points"], color="tab:blue"),
-                 padding=2, fontsize=8)
+    ax.bar_label(ax.bar(ipp["images"], ipp["points"], color="tab:blue"), padding=2, fontsize=8)
+    ax.set_xticks(ipp["images"])
     ax.set(title="Images per point (all years)", xlabel="images of the point", ylabel="points")
     out["images_per_point"] = fig
 

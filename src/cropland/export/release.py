@@ -90,8 +90,6 @@ def _remove_stale(root: Path, sample: SampleName, split: str) -> int:
             if path.exists():
                 path.unlink()
                 removed += 1
-    if removed:
-        log.warning("%s: removed %d PNGs from a split other than %s", sample.stem, removed, split)
     return removed
 
 
@@ -157,6 +155,8 @@ def export_release(
         for n_png, n_zip in _results(jobs, root, cfg.render, workers or _default_workers()):
             pngs, zips = pngs + n_png, zips + n_zip
             progress.advance(task)
+    if stale:
+        log.warning("removed %d PNGs from splits their point is no longer in", stale)
     summary = ExportSummary(samples, pngs, zips, samples - len(jobs), stale)
     log.info("export of %s: %s", root, summary)
     return summary
