@@ -59,6 +59,8 @@ def prepare(cfg: BuildConfig) -> pd.DataFrame:
     """Write the resolved config and the points table into the output folder."""
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
+    for leftover in out.rglob(".*.tmp"):  # partial writes of an interrupted run
+        leftover.unlink()
     write_text_atomic(out / CONFIG_FILE, dump_config(cfg))
     points_file = out / POINTS_FILE
     if points_file.exists():  # a resumed build keeps the points it started with
