@@ -1,0 +1,45 @@
+"""Where extraction jobs run: in this process, on a local Dask cluster, or on a scheduler.
+
+The runner accepts any :class:`concurrent.futures.Executor`; this module makes the
+``dask.distributed`` one (``Client.get_executor()``). Workers only read and write sample
+files; results come back to this process, the only writer of the manifest, so the
+manifest stays consistent with any number of workers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from contextlib import contextmanager
+
+from cropland.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def extraction_executor(scheduler: str | None = None, workers: int = 1) -> Iterator[Executor | None]:
+    """An executor for extraction jobs, closed on exit.
+
+    ``scheduler`` (``tcp://host:8786``) connects to a running Dask scheduler; otherwise
+    ``workers > 1`` starts a local Dask cluster of single-threaded worker processes, and
+    ``workers <= 1`` yields ``None`` (jobs run in this process).
+    """
+    if scheduler is None and workers <= 1:
+        yield None
+        return
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise ConfigError("--scheduler and --workers > 1 need dask.distributed: "
+                          "pip install 'cropland[stac]'") from None
+    if scheduler is not None:
+        with Client(scheduler) as client:
+            log.info("extracting on the Dask scheduler %s", scheduler)
+            yield client.get_executor()
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        log.info("extracting on a local Dask cluster of %d workers", workers)
+        yield client.get_executor()
