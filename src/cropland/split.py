@@ -104,7 +104,8 @@ def make_splits(points: pd.DataFrame, fractions: SplitConfig, seed: int) -> Spli
         counts = largest_remainder(len(point_ids), shares)
         names = np.repeat(SPLIT_NAMES, counts)
         assignments.update(zip(point_ids.tolist(), names.tolist(), strict=True))
-    return Splits(dict(sorted(assignments.items())), seed, dict(zip(SPLIT_NAMES, shares)))
+    fractions_used = dict(zip(SPLIT_NAMES, shares, strict=True))
+    return Splits(dict(sorted(assignments.items())), seed, fractions_used)
 
 
 def _canonical(assignments: dict[int, str]) -> dict[str, str]:

@@ -16,6 +16,7 @@ import rasterio
 from matplotlib.figure import Figure
 from rich.progress import track
 
+from cropland.core.naming import SampleName
 from cropland.errors import DatasetError
 from cropland.export.layout import (
     CONFIG_FILE,
@@ -27,7 +28,6 @@ from cropland.export.layout import (
 )
 from cropland.export.release import read_dataset_config
 from cropland.io import atomic_path, write_text_atomic
-from cropland.core.naming import SampleName
 from cropland.split import Splits, read_splits
 
 log = logging.getLogger(__name__)

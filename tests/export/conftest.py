@@ -22,7 +22,7 @@ def make_composite(
     size: int = 64,
     seed: int = 0,
 ) -> Composite:
-    """A composite of random reflectance (whole DN / 10000), with a 2x3 block of pixels without observation."""
+    """A composite of random reflectance (whole DN / 10000); 2x3 pixels without observation."""
     rng = np.random.default_rng(seed)
     dn = rng.integers(100, 6000, (12, size, size))
     reflectance = (dn / 10000).astype(np.float32)  # whole DN, as from Sentinel-2

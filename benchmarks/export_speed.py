@@ -1,0 +1,102 @@
+"""Time the release export (PNGs + raw zips) and the statistics of a built dataset.
+
+Usage: ``python benchmarks/export_speed.py DATASET [--workers 1 2]``, e.g. on the output of
+``cropland demo``. The dataset is copied to a temporary folder (its GeoTIFFs, config and
+splits), exported there from scratch once per worker count, then its report and card are
+written. The figures replace the "Export and statistics" section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cropland.card import write_card
+from cropland.export.layout import CONFIG_FILE, SPLITS_FILE
+from cropland.export.release import export_release, read_dataset_config
+from cropland.io import write_text_atomic
+from cropland.split import read_splits
+from cropland.stats import scan_dataset, write_report
+
+DOC = Path(__file__).parents[1] / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- export_speed:begin -->", "<!-- export_speed:end -->"
+
+
+def _fresh_copy(dataset: Path, work: Path) -> Path:
+    out = work / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(dataset / "tif", out / "tif")
+    for name in (CONFIG_FILE, SPLITS_FILE):
+        shutil.copy(dataset / name, out / name)
+    return out
+
+
+def measure(dataset: Path, workers: list[int]) -> list[str]:
+    """Run the timings; return the Markdown lines of the results table."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in workers:
+            out = _fresh_copy(dataset, Path(tmp))
+            cfg, splits = read_dataset_config(out), read_splits(out / SPLITS_FILE)
+            start = time.perf_counter()
+            summary = export_release(out, cfg, splits, workers=n)
+            elapsed = time.perf_counter() - start
+            rows.append(f"| export, {n} worker(s) | {summary.samples} samples, "
+                        f"{summary.pngs_written} PNGs, {summary.zips_written} zips | "
+                        f"{elapsed:.1f} s |")
+            start = time.perf_counter()
+            rerun = export_release(out, cfg, splits, workers=n)
+            rows.append(f"| rerun (nothing to do), {n} worker(s) | {rerun.up_to_date} up to "
+                        f"date | {time.perf_counter() - start:.1f} s |")
+        start = time.perf_counter()
+        samples = scan_dataset(out)
+        write_report(out, samples)
+        write_card(out, samples)
+        rows.append(f"| statistics: scan tags, report, charts, card | {len(samples)} samples | "
+                    f"{time.perf_counter() - start:.1f} s |")
+    return rows
+
+
+def write_section(rows: list[str], command: str) -> None:
+    """Replace this benchmark's section of docs/benchmarks.md."""
+    machine = f"{platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores"
+    section = "\n".join([
+        BEGIN,
+        "## Export and statistics",
+        "",
+        f"Machine: {machine}, Python {platform.python_version()}; "
+        f"date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; command: `{command}`.",
+        "The machine was shared with other jobs: wall-clock figures are upper bounds.",
+        "",
+        "| step | work | wall time |",
+        "|---|---|---:|",
+        *rows,
+        END,
+    ])
+    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
+    if BEGIN in text:
+        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    write_text_atomic(DOC, text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dataset", type=Path)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    rows = measure(args.dataset, args.workers)
+    print("\n".join(rows))
+    workers = " ".join(map(str, args.workers))
+    write_section(rows, f"python benchmarks/export_speed.py DATASET --workers {workers}")
+
+
+if __name__ == "__main__":
+    main()
