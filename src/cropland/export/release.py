@@ -21,8 +21,8 @@ from rich.progress import Progress
 from cropland.config import BuildConfig, RenderConfig
 from cropland.core.naming import IMAGE_TYPES, SampleName
 from cropland.errors import DatasetError
-from cropland.export.layout import CONFIG_FILE, SPLIT_NAMES, iter_samples, png_path, raw_zip_path
 from cropland.export.geotiff import load_sample
+from cropland.export.layout import CONFIG_FILE, SPLIT_NAMES, iter_samples, png_path, raw_zip_path
 from cropland.export.png import write_pngs_of
 from cropland.export.rawzip import write_raw_zip_of
 from cropland.split import Splits
