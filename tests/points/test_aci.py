@@ -204,7 +204,7 @@ def test_earth_engine_candidates_match_the_local_raster(fake_ee, aci_2019):
     with open_aci(aci_2019) as local:
         want = locate_candidates(find_candidates(local, cfg, thin=False), local)
     got = locate_candidates(find_candidates(remote, cfg, thin=False), remote)
-    key = lambda df: sorted(zip(df["x"].round(3), df["y"].round(3), df["aci_code"]))  # noqa: E731
+    key = lambda df: sorted(zip(df["x"].round(3), df["y"].round(3), df["aci_code"]))
     assert len(want) > 0 and key(got) == key(want)
 
 

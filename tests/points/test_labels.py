@@ -85,8 +85,8 @@ def test_majority_and_agree_rules(aci_2019):
 def test_a_year_split_over_two_rasters_labels_like_one(tmp_path, aci_2019):
     a = field_layout()
     west = write_aci(tmp_path / "west.tif", a[:, :80])
-    from affine import Affine
     import rasterio
+    from affine import Affine
 
     east = tmp_path / "east.tif"
     with rasterio.open(east, "w", driver="GTiff", width=80, height=120, count=1, dtype="uint8",

@@ -7,20 +7,25 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
+from aci_fields import BARLEY, CANOLA, CORN, RES, SOYBEAN, field_layout
 from pyproj import Transformer
 
 from cropland.points.aci import open_aci
 from cropland.points.config import SampleConfig
-from cropland.points.sample import box_sum, find_candidates, sample_points
-
-from aci_fields import BARLEY, CANOLA, CORN, RES, SOYBEAN, field_layout
+from cropland.points.sample import (
+    erode,
+    find_candidates,
+    integral_image,
+    sample_points,
+    window_sums,
+)
 
 CLASSES = ["CORN", "SOYBEAN", "CANOLA", "BARLEY"]
 
 
 def config(**kw) -> SampleConfig:
-    base = dict(year=2019, aci=["x.tif"], classes=CLASSES, quota=50, min_purity=0.9,
-                window_m=640, centre_px=3, min_spacing_m=910, seed=7)
+    base = {"year": 2019, "aci": ["x.tif"], "classes": CLASSES, "quota": 50,
+            "min_purity": 0.9, "window_m": 640, "centre_px": 3, "min_spacing_m": 910, "seed": 7}
     return SampleConfig(**{**base, **kw})
 
 
@@ -41,12 +46,17 @@ def brute_force_candidates(a: np.ndarray, codes, window: int, centre: int, purit
     return pd.DataFrame(out, columns=["row", "col", "aci_code", "share"])
 
 
-def test_box_sum_matches_direct_sums():
+def test_window_sums_and_erosion_match_direct_computation():
     rng = np.random.default_rng(0)
     mask = rng.random((13, 17)) < 0.4
-    got = box_sum(mask, 5)
+    rows, cols = np.mgrid[0:9, 0:13]
+    got = window_sums(integral_image(mask), rows.ravel(), cols.ravel(), 5).reshape(9, 13)
     want = np.array([[mask[i:i + 5, j:j + 5].sum() for j in range(13)] for i in range(9)])
     np.testing.assert_array_equal(got, want)
+    dense = rng.random((13, 17)) < 0.9
+    eroded = np.array([[dense[i:i + 3, j:j + 3].all() for j in range(15)] for i in range(11)])
+    np.testing.assert_array_equal(erode(dense, 3), eroded)
+    assert eroded.any() and not eroded.all()
 
 
 @pytest.mark.parametrize("purity", [0.85, 0.9, 1.0])

@@ -22,7 +22,7 @@ import math
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import numpy as np
 from affine import Affine
@@ -109,7 +109,7 @@ class RasterioAci:
             if _is_remote(self.source):
                 self._stack.enter_context(rasterio.Env(**REMOTE_GDAL_OPTIONS))
             self._ds = self._stack.enter_context(rasterio.open(self.source))
-        except Exception as e:  # rasterio raises RasterioIOError and friends
+        except Exception as e:  # noqa: BLE001  (GDAL errors come in many classes)
             self._stack.close()
             if not _is_remote(self.source) and not Path(self.source).exists():
                 raise PointsError(f"ACI raster {self.source} does not exist; check the path") from None
@@ -132,7 +132,7 @@ class RasterioAci:
     def close(self) -> None:
         self._stack.close()
 
-    def __enter__(self) -> RasterioAci:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -201,7 +201,7 @@ class EarthEngineAci:
         }
         try:
             pixels = self.ee.data.computePixels(request)
-        except Exception as e:  # ee.EEException and transport errors
+        except Exception as e:  # noqa: BLE001  (ee.EEException and transport errors)
             raise SourceError(f"Earth Engine {self.COLLECTION} {self.year}: {e}") from None
         if pixels.dtype.names:  # a structured array, one field per band
             pixels = pixels[self.BAND]

@@ -82,9 +82,9 @@ class ImportReport:
 
     def summary(self, examples: int = 3) -> str:
         """Counts per kind with the first line numbers of each."""
-        lines = [f"{self.source}: {self.n_rows} rows, {self.n_rows_imported} imported, "
-                 f"{self.n_points} points; {len(self.errors)} rows rejected, "
-                 f"{len(self.warnings)} warnings"]
+        lines = [(f"{self.source}: {self.n_rows} rows, {self.n_rows_imported} imported, "
+                  f"{self.n_points} points; {len(self.errors)} rows rejected, "
+                  f"{len(self.warnings)} warnings")]
         df = self.to_frame()
         for (severity, kind), group in df.groupby(["severity", "kind"], sort=True):
             first = ", ".join(str(n) for n in group["line"].head(examples))

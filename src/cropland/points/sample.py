@@ -8,7 +8,7 @@ A pixel is a *candidate* for class ``c`` when
 3. the ``centre_px`` x ``centre_px`` block at its centre is all ``c`` (a uniform centre).
 
 The raster is read in chunks of ``chunk_px`` pixels with a halo of half a window, so a
-province-sized raster never sits in memory. Window counts are exact integer box sums.
+province-sized raster never sits in memory. Window counts are exact (summed-area tables).
 
 Every pixel has a pseudo-random priority, a hash of its position, the raster's index and
 the seed: the result depends on nothing else (not on the chunk size nor the reading order).
@@ -73,16 +73,29 @@ class SampleResult:
     summary: pd.DataFrame  # class[, province], wanted, candidates, selected
 
 
-def box_sum(mask: np.ndarray, k: int) -> np.ndarray:
-    """Exact sums of every ``k`` x ``k`` window lying inside ``mask``.
+def integral_image(mask: np.ndarray) -> np.ndarray:
+    """Summed-area table with a zero first row and column: ``I[i, j] = mask[:i, :j].sum()``."""
+    table = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), dtype=np.int32)
+    np.cumsum(mask, axis=0, dtype=np.int32, out=table[1:, 1:])
+    np.cumsum(table[1:, 1:], axis=1, out=table[1:, 1:])
+    return table
 
-    Element ``[i, j]`` is ``mask[i:i+k, j:j+k].sum()``; the result is
-    ``(rows - k + 1) x (cols - k + 1)``.
-    """
-    c = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), dtype=np.int32)
-    np.cumsum(mask, axis=0, dtype=np.int32, out=c[1:, 1:])
-    np.cumsum(c[1:, 1:], axis=1, out=c[1:, 1:])
-    return c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]
+
+def window_sums(table: np.ndarray, rows: np.ndarray, cols: np.ndarray, k: int) -> np.ndarray:
+    """Exact sums of the ``k`` x ``k`` windows whose top-left corners are ``(rows, cols)``."""
+    return (table[rows + k, cols + k] - table[rows, cols + k]
+            - table[rows + k, cols] + table[rows, cols])
+
+
+def erode(mask: np.ndarray, k: int) -> np.ndarray:
+    """``out[i, j]`` is True where the ``k`` x ``k`` window at ``mask[i:, j:]`` is all True."""
+    rows = mask[: mask.shape[0] - k + 1].copy()
+    for i in range(1, k):
+        rows &= mask[i : mask.shape[0] - k + 1 + i]
+    out = rows[:, : rows.shape[1] - k + 1].copy()
+    for j in range(1, k):
+        out &= rows[:, j : rows.shape[1] - k + 1 + j]
+    return out
 
 
 def priority(rows: np.ndarray, cols: np.ndarray, width: int, seed: int, salt: int) -> np.ndarray:
@@ -115,7 +128,7 @@ def chunk_candidates(
     """
     w, c, h = geom.window_px, geom.centre_px, geom.halo
     core = pixels[h : pixels.shape[0] - h, h : pixels.shape[1] - h]
-    complete = box_sum(pixels == nodata, w) == 0
+    complete = erode(pixels != nodata, w)  # core-shaped: windows without no-data
     if not complete.any():
         return []
     lo = h - c // 2
@@ -124,12 +137,14 @@ def chunk_candidates(
         if not (core == code).any():
             continue
         mask = pixels == code
-        counts = box_sum(mask, w)
-        centre = box_sum(mask, c)[lo : lo + core.shape[0], lo : lo + core.shape[1]]
-        ok = complete & (counts >= min_count) & (centre == c * c)
-        r, q = np.nonzero(ok)
-        if r.size:
-            out.append((code, r + row0, q + col0, counts[r, q]))
+        uniform = erode(mask, c)[lo : lo + core.shape[0], lo : lo + core.shape[1]]
+        r, q = np.nonzero(uniform & complete)
+        if not r.size:
+            continue
+        counts = window_sums(integral_image(mask), r, q, w)
+        pure = counts >= min_count
+        if pure.any():
+            out.append((code, r[pure] + row0, q[pure] + col0, counts[pure]))
     return out
 
 
