@@ -60,7 +60,7 @@ def paint(defect: str | None, reflectance: np.ndarray, valid: np.ndarray) -> Non
         reflectance[(slice(None), *NODATA_BLOCK)] = np.nan
         valid[NODATA_BLOCK] = 0
     elif defect == "stripe":
-        reflectance[:, :, STRIPE_COLUMN] += 0.08
+        reflectance[:, :, STRIPE_COLUMN] += 0.12
     elif defect == "saturated":
         reflectance[(slice(1, 4), *SATURATED_BLOCK)] = 1.2
     elif defect == "flat":

@@ -71,7 +71,7 @@ def test_saturation(scores):
 
 
 def test_stripes_flagged_and_fields_not(scores):
-    assert scores["POINT_2_201908_MB_CORN"].metrics["stripe"] > 8
+    assert 15 < scores["POINT_2_201908_MB_CORN"].metrics["stripe"] < 60  # review, not reject
     clean = [q for q in scores.values() if q.status == "accepted"]
     assert clean and all(q.metrics["stripe"] < 4 for q in clean)
 

@@ -63,10 +63,12 @@ class CurateConfig(BaseModel):
         0.005, gt=0, description="Smallest noise level (reflectance) of row/column means; avoids dividing by ~0."
     )
     stripe_review: float = Field(
-        8.0, gt=0, description="Review when a row/column mean departs from its neighbours by this many noise levels."
+        15.0, gt=0, description="Review when a row/column mean departs from its neighbours by "
+        "this many noise levels. Straight roads and field edges along the grid score up to ~14 "
+        "(99th percentile of the simulated demo), hence 15.",
     )
     stripe_reject: float = Field(
-        40.0, gt=0, description="Reject when a row/column anomaly reaches this many noise levels."
+        60.0, gt=0, description="Reject when a row/column anomaly reaches this many noise levels."
     )
     contrast_review: float = Field(
         0.01, ge=0, description="Review when the 2-98 percentile spread of RGB brightness is below this."
