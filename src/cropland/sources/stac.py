@@ -80,6 +80,9 @@ CATALOGUES: dict[str, dict[str, Any]] = {
     },
 }
 BASELINE_OFFSET = -1000.0
+#: Options that change how pixels travel, not which pixels: left out of the provenance.
+TRANSPORT_OPTIONS = frozenset({"max_connections_per_host", "read_threads", "retries", "timeout",
+                               "page_size", "sas_url"})
 
 
 class ItemOptions(SourceOptions):
@@ -144,6 +147,10 @@ class ItemReader(Source):
         super().__init__(level, options, resampling)
         self.bands = self._band_keys()
         self.mask = self._mask_kind()
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance without the transport settings (they do not change the pixels)."""
+        return {k: v for k, v in super().describe().items() if k not in TRANSPORT_OPTIONS}
 
     def _preset(self) -> dict[str, Any]:
         return CATALOGUES.get(getattr(self.options, "catalogue", None) or "", {})
