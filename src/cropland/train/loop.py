@@ -200,7 +200,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     model = build_model(data.meta, cfg.pretrained).to(device)
     if _channels_last(cfg, data.train):
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=device.type == "cuda"
+    )
     steps = cfg.epochs * math.ceil(len(data.train) / cfg.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, cfg.lr, total_steps=steps, pct_start=0.15)
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
