@@ -101,8 +101,23 @@ def export_cmd(
                                    "and splits.json)."),
     overwrite: bool = typer.Option(False, help="Rewrite PNGs and zips that already exist."),
     workers: int | None = typer.Option(None, help="Rendering processes (default: the cores)."),
+    curated: bool = typer.Option(False, "--curated", help="Write the curated release instead: "
+                                 "a new folder without rejected samples (see `cropland curate`)."),
+    out: Path | None = typer.Option(None, help="With --curated: the new folder "
+                                    "[default: DATASET-curated]."),
+    db: str | None = typer.Option(None, help="With --curated: the decision store "
+                                  "[default: DATASET/curate.sqlite]."),
 ):
     """Render the PNG tree and raw zips from a dataset's GeoTIFFs (its own config and splits)."""
+    if curated:
+        from cropland.curate.export import export_curated
+
+        c = export_curated(dataset, out or dataset.parent / f"{dataset.name}-curated", db,
+                           workers=workers)
+        console.print(f"curated release {c.output}: {c.kept} samples kept, "
+                      f"{c.rejected_by_reviewers} rejected by reviewers, "
+                      f"{c.rejected_automatically} rejected automatically")
+        return
     from cropland.export.layout import SPLITS_FILE
     from cropland.export.release import export_release, read_dataset_config
     from cropland.split import read_splits
