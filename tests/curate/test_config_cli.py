@@ -72,3 +72,16 @@ def test_score_command(dataset, tmp_path):
 def test_dataset_argument_means_serve(dataset):
     result = CliRunner().invoke(app, ["curate", str(dataset), "--port", "notaport"])
     assert result.exit_code == 2 and "Usage: cropland curate serve" in result.output
+
+
+def test_export_curated_command(dataset, tmp_path):
+    db = tmp_path / "e.sqlite"
+    Store(db).decide("d1", "alice", ["POINT_2_201906_MB_CORN"], "reject", "haze")
+    out = tmp_path / "curated"
+    result = CliRunner().invoke(app, ["export", str(dataset), "--curated", "--out", str(out),
+                                      "--db", str(db), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # rich wraps long lines
+    assert "7 samples kept, 1 rejected by reviewers, 4 rejected automatically" in text
+    assert len(list((out / "tif").rglob("*.tif"))) == 7
+    assert not (out / "tif/2019/CORN/POINT_2_201906_MB_CORN.tif").exists()

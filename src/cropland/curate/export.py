@@ -131,14 +131,12 @@ def _copy_sample_files(src: Path, dst: Path, sample: Sample) -> None:
 
 def _regenerate_report_and_card(root: Path) -> None:
     """Statistics report and dataset card of the curated content."""
-    try:
-        from cropland.card import write_card
-        from cropland.stats import write_report
-    except ImportError as e:  # the statistics/card stage is not installed in this tree
-        log.warning("statistics and dataset card not regenerated: %s", e)
-        return
-    write_report(root)
-    write_card(root)
+    from cropland.card import write_card
+    from cropland.stats import scan_dataset, write_report
+
+    samples = scan_dataset(root)
+    write_report(root, samples)
+    write_card(root, samples)
 
 
 def _write_curation_log(
