@@ -53,7 +53,7 @@ def build_dataset(
     """Run every stage of a build described by ``cfg``."""
     from cropland.card import write_card
     from cropland.export.release import export_release
-    from cropland.stats import write_report
+    from cropland.stats import scan_dataset, write_report
 
     summary = extract(cfg, executor, workers, retry_failed, progress)
     if summary.failures:
@@ -61,6 +61,7 @@ def build_dataset(
                     len(summary.failures), summary.failures[0])
     splits = split_dataset(cfg)
     export_release(cfg.output, cfg, splits, workers=max(workers, 1))
-    write_report(cfg.output)
-    write_card(cfg.output)
+    samples = scan_dataset(cfg.output)
+    write_report(cfg.output, samples)
+    write_card(cfg.output, samples)
     return BuildResult(Path(cfg.output), summary)
