@@ -1,0 +1,74 @@
+"""The local source reads the same COGs as the STAC source, from a folder or a static catalogue."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import numpy as np
+import pystac
+import pytest
+
+from cropland.core.grid import PatchGrid
+from cropland.errors import ConfigError
+from cropland.sources.local import LocalOptions, LocalSource
+from cropland.sources.stac import EARTH_SEARCH_BANDS, StacOptions, StacSource
+from s2_loopback import BOX, box_points
+
+JUNE = (datetime(2019, 6, 1), datetime(2019, 7, 1))
+GRIDS = [PatchGrid.around(r.lon, r.lat) for r in box_points(3, seed=5).itertuples()]
+
+
+def over_http(loopback) -> StacSource:
+    return StacSource("L2A", StacOptions(url=loopback.stac_url, collection="sentinel-2-l2a",
+                                         catalogue="earth-search"))
+
+
+def test_folder_of_scene_folders(loopback, tmp_path):
+    remote = over_http(loopback)
+    expected = remote.search(BOX, *JUNE, max_cloud=101)
+    local = LocalSource("L2A", LocalOptions(path=loopback.root))
+    found = local.search(BOX, *JUNE, max_cloud=101)
+    assert [s.id for s in found] == [s.id for s in expected]  # dates from folder names
+    assert all(s.cloud_cover == 0 for s in found)  # no scene.json: unknown, taken as clear
+    for a, b in zip(found[:2], expected[:2], strict=True):
+        np.testing.assert_array_equal(local.read(a, GRIDS).reflectance,
+                                      remote.read(b, GRIDS).reflectance)
+
+
+def test_scene_json_gives_properties(loopback, tmp_path):
+    scene = over_http(loopback).search(BOX, *JUNE, max_cloud=50)[0]
+    folder = tmp_path / "my-scene"
+    folder.mkdir()
+    for band, href in scene.properties["assets"].items():
+        (folder / f"T13UCR_{band}.tif").symlink_to(loopback.local_file(href))
+    (folder / "scene.json").write_text(json.dumps(
+        {"datetime": "2019-06-20T18:00:00Z", "eo:cloud_cover": 12.5}))
+    local = LocalSource("L2A", LocalOptions(path=tmp_path))
+    [found] = local.search(BOX, *JUNE, max_cloud=50)
+    assert (found.id, found.cloud_cover, found.datetime) == ("my-scene", 12.5, datetime(2019, 6, 20, 18))
+    assert local.search(BOX, *JUNE, max_cloud=10) == []
+
+
+def test_static_stac_catalogue(loopback, tmp_path):
+    catalog = pystac.Catalog("local", "COGs on disk")
+    for key, item in loopback.items.items():
+        if key.startswith("sentinel-2-l2a/"):
+            d = json.loads(json.dumps(item))
+            for asset in d["assets"].values():
+                asset["href"] = str(loopback.local_file(asset["href"]))
+            d.pop("collection")
+            catalog.add_item(pystac.Item.from_dict(d))
+    catalog.normalize_and_save(str(tmp_path / "cat"), pystac.CatalogType.SELF_CONTAINED)
+    local = LocalSource("L2A", LocalOptions(path=tmp_path / "cat" / "catalog.json",
+                                            bands=EARTH_SEARCH_BANDS))
+    remote = over_http(loopback)
+    found, expected = local.search(BOX, *JUNE, 50), remote.search(BOX, *JUNE, 50)
+    assert [s.id for s in found] == [s.id for s in expected] and found
+    np.testing.assert_array_equal(local.read(found[0], GRIDS).reflectance,
+                                  remote.read(expected[0], GRIDS).reflectance)
+
+
+def test_missing_path_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        LocalSource("L2A", LocalOptions(path=tmp_path / "nope")).search(BOX, *JUNE, 50)
