@@ -69,11 +69,15 @@ def test_rgb_image_matches_the_geotiff(client, dataset):
     np.testing.assert_array_equal(png, expected)
 
 
-def test_mask_image_marks_nodata_red(client):
+def test_mask_image_marks_nodata_red(client, dataset):
     r = client.get("/api/samples/POINT_2_201907_MB_CORN/image/MASK")
     mask = np.asarray(Image.open(io.BytesIO(r.content)))
     red = (mask == (220, 30, 30)).all(axis=-1)
     assert red[20:24].all() and red.sum() == 128  # the painted no-data block, nothing else
+    with rasterio.open(dataset / "tif/2019/CORN/POINT_2_201907_MB_CORN.tif") as src:
+        valid = src.read(19)
+    grey = (70 + 20 * valid).astype(np.uint8)  # 1 observation -> 90, 8 or more -> 230
+    np.testing.assert_array_equal(mask[~red], np.repeat(grey[~red][:, None], 3, axis=1))
 
 
 def test_index_image_is_grey(client):

@@ -43,6 +43,7 @@ QualityStatus = Literal["accepted", "review", "rejected"]
 DecisionFilter = Literal["none", "accept", "reject"]
 #: Colours of the quality mask: no data, cloud, shadow (valid pixels are grey by VALID).
 MASK_COLOURS = {"nodata": (220, 30, 30), "cloud": (40, 220, 230), "shadow": (40, 60, 220)}
+MASK_FULL_OBS = 8
 
 
 class DecisionIn(BaseModel):
@@ -139,10 +140,13 @@ class Review:
         return buffer.getvalue()
 
     def mask_image(self, data: np.ndarray) -> np.ndarray:
-        """RGB picture of the quality mask: grey by VALID count, coloured flags on top."""
+        """RGB picture of the quality mask: coloured flags over grey by VALID count.
+
+        The grey scale is fixed (1 observation dark grey, ``MASK_FULL_OBS`` or more light
+        grey) so that months can be compared side by side.
+        """
         valid = np.nan_to_num(data[SAMPLE_BANDS.index("VALID")], nan=0.0)
-        top = max(float(valid.max()), 1.0)
-        grey = np.clip(60 + 195 * valid / top, 0, 255).astype(np.uint8)
+        grey = (70 + 160 * np.clip(valid, 0, MASK_FULL_OBS) / MASK_FULL_OBS).astype(np.uint8)
         out = np.repeat(grey[..., None], 3, axis=-1)
         for name, mask in pixel_masks(data, self.cfg).items():
             out[mask] = MASK_COLOURS[name]
