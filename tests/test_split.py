@@ -68,6 +68,17 @@ def test_per_class_proportions_within_two_points(points: pd.DataFrame) -> None:
             assert abs(counts[split] / n - fraction) <= 0.02 + 1e-9, (label, split, counts)
 
 
+def test_images_per_class_follow_the_fractions_despite_rotation(points: pd.DataFrame) -> None:
+    # Each point brings point-years of another class into its split (rotation); the images of
+    # every class, not only the points of every stratum, are split 70/15/15 within 2 points.
+    for seed in (0, 1, 2):
+        splits = make_splits(points, SplitConfig(), seed=seed)
+        rows = points.assign(split=points["point_id"].map(splits.assignments))
+        shares = pd.crosstab(rows["label"], rows["split"], normalize="index")
+        for split, fraction in FRACTIONS.items():
+            assert (shares[split] - fraction).abs().max() <= 0.02, (seed, split, shares)
+
+
 def test_majority_class_ties_go_to_the_first_name() -> None:
     df = pd.DataFrame(
         {"point_id": [1, 1, 2, 2, 2], "year": [2019, 2020, 2018, 2019, 2020],

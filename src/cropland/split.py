@@ -9,6 +9,11 @@ split's share of a class's points is within ``1 / n`` of its fraction (``n`` poi
 class). With 70/15/15 that is within 2 percentage points for every class of 20 points or
 more, except 22, 23, 24, 29 and 31 points, sizes for which no integer split is that close.
 
+Labels change between years, so a point also brings images of other classes into its split.
+A last, deterministic step swaps points of the same stratum between splits (which keeps the
+guarantee above) while that brings each class's share of point-years in every split closer
+to the fractions, so the images per class and split follow 70/15/15 too.
+
 The file (``splits.json``, see ``docs/format.md``) is versioned and carries the SHA-256 of
 its assignments, checked on reading.
 """
@@ -87,6 +92,80 @@ def _class_rng(seed: int, label: str) -> np.random.Generator:
     return np.random.default_rng([seed & 0xFFFFFFFF, zlib.crc32(label.encode())])
 
 
+def _stratified(strata: pd.Series, shares: list[float], seed: int) -> pd.Series:
+    """Split index (0, 1, 2) per point: shuffled within its stratum, largest-remainder sizes."""
+    out = []
+    for label, members in strata.groupby(strata, sort=True):
+        point_ids = np.sort(members.index.to_numpy())
+        _class_rng(seed, str(label)).shuffle(point_ids)
+        counts = largest_remainder(len(point_ids), shares)
+        out.append(pd.Series(np.repeat(np.arange(len(shares)), counts), index=point_ids))
+    return pd.concat(out).sort_index()
+
+
+def _best_swap(
+    members: np.ndarray, split: np.ndarray, rows: np.ndarray, gap: np.ndarray, weight: np.ndarray
+) -> tuple[float, int, int]:
+    """The swap of two points of one stratum between splits that most lowers the imbalance.
+
+    The imbalance is ``sum(weight * gap**2)`` with ``gap`` (splits x classes) the point-years
+    per split and class minus their target. Swapping ``p`` (split ``a``) with ``q`` (split
+    ``b``) moves ``d = rows[q] - rows[p]`` into ``a`` and out of ``b``, changing it by
+    ``2 w.d (gap_a - gap_b) + 2 w.d**2``. Returns (change, p, q); change 0 when none helps.
+    """
+    best = (0.0, -1, -1)
+    for a, b in ((0, 1), (0, 2), (1, 2)):
+        pa, pb = members[split[members] == a], members[split[members] == b]
+        if not len(pa) or not len(pb):
+            continue
+        g = weight * (gap[a] - gap[b])
+        ra, rb = rows[pa], rows[pb]
+        linear = 2 * ((rb @ g)[None, :] - (ra @ g)[:, None])
+        square = 2 * ((ra**2 @ weight)[:, None] + (rb**2 @ weight)[None, :]
+                      - 2 * (ra * weight) @ rb.T)
+        change = linear + square
+        i, j = np.unravel_index(np.argmin(change), change.shape)
+        if change[i, j] < best[0] - 1e-12:
+            best = (float(change[i, j]), int(pa[i]), int(pb[j]))
+    return best
+
+
+def _balance_classes(
+    points: pd.DataFrame, strata: pd.Series, split: pd.Series, shares: list[float]
+) -> pd.Series:
+    """Swap points of the same stratum between splits while it evens every class's shares.
+
+    Strata sizes per split are unchanged; the share of each class's point-years (hence of
+    its images) in each split moves towards the fractions, although labels change between
+    years. Greedy and deterministic: per pass, each stratum makes its best improving swap.
+    """
+    rows_df = pd.crosstab(points["point_id"], points["label"]).reindex(split.index, fill_value=0)
+    rows = rows_df.to_numpy(dtype=np.float64)
+    totals = rows.sum(axis=0)
+    weight = 1.0 / totals**2  # squared error of shares, not of counts
+    assigned = split.to_numpy().copy()
+    gap = np.stack([rows[assigned == s].sum(axis=0) for s in range(3)])
+    gap -= np.outer(shares, totals)
+    stratum_members = [
+        np.flatnonzero(strata.reindex(split.index).to_numpy() == label)
+        for label in sorted(strata.unique())
+    ]
+    for _ in range(10 * len(assigned)):  # bound; in practice a few swaps per stratum
+        swapped = False
+        for members in stratum_members:
+            change, p, q = _best_swap(members, assigned, rows, gap, weight)
+            if p < 0:
+                continue
+            a, b = assigned[p], assigned[q]
+            gap[a] += rows[q] - rows[p]
+            gap[b] -= rows[q] - rows[p]
+            assigned[p], assigned[q] = b, a
+            swapped = True
+        if not swapped:
+            break
+    return pd.Series(assigned, index=split.index)
+
+
 def make_splits(points: pd.DataFrame, fractions: SplitConfig, seed: int) -> Splits:
     """Assign every point of a points table (one row per point and year) to one split.
 
@@ -97,15 +176,9 @@ def make_splits(points: pd.DataFrame, fractions: SplitConfig, seed: int) -> Spli
     """
     shares = [getattr(fractions, name) for name in SPLIT_NAMES]
     strata = majority_class(points)
-    assignments: dict[int, str] = {}
-    for label, ids in strata.groupby(strata, sort=True):
-        point_ids = np.sort(ids.index.to_numpy())
-        _class_rng(seed, str(label)).shuffle(point_ids)
-        counts = largest_remainder(len(point_ids), shares)
-        names = np.repeat(SPLIT_NAMES, counts)
-        assignments.update(zip(point_ids.tolist(), names.tolist(), strict=True))
-    fractions_used = dict(zip(SPLIT_NAMES, shares, strict=True))
-    return Splits(dict(sorted(assignments.items())), seed, fractions_used)
+    split = _balance_classes(points, strata, _stratified(strata, shares, seed), shares)
+    assignments = {int(p): SPLIT_NAMES[s] for p, s in split.items()}
+    return Splits(assignments, seed, dict(zip(SPLIT_NAMES, shares, strict=True)))
 
 
 def _canonical(assignments: dict[int, str]) -> dict[str, str]:
