@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cropland.build.extract import Job, plan_jobs, run_job, samples_of
 from cropland.build.manifest import Manifest, TaskResult, task_id
 from cropland.config import BuildConfig, dump_config
-from cropland.export.layout import CONFIG_FILE, POINTS_FILE
+from cropland.export.layout import CONFIG_FILE, POINTS_FILE, tif_path
 from cropland.io import write_text_atomic
 from cropland.points.table import read_points, validate_points, write_points
 from cropland.sources import Source, make_source
@@ -86,6 +86,9 @@ def extract(
         if n := manifest.reset_missing(out):
             log.warning("%d finished samples lost their file; redoing them", n)
         todo = manifest.todo(retry_failed)
+        written = _already_written(targets, todo, out)
+        manifest.record(written)  # files that an interrupted run wrote but did not record
+        todo -= {r.task_id for r in written}
         jobs = plan_jobs(targets, todo)
         log.info("%d samples to extract in %d jobs (%d already finished)",
                  len(todo), len(jobs), len(targets) - len(todo))
@@ -95,6 +98,16 @@ def extract(
                 manifest.record(results)
                 bar.advance(task, len(results))
         return BuildSummary(manifest.counts(), manifest.failures())
+
+
+def _already_written(targets: list, todo: set[str], out: Path) -> list[TaskResult]:
+    """Pending tasks whose sample file exists: complete, since files are written atomically."""
+    results = []
+    for t in targets:
+        path = tif_path(out, t.sample)
+        if task_id(t.sample) in todo and path.exists():
+            results.append(TaskResult(task_id(t.sample), "done", str(path.relative_to(out))))
+    return results
 
 
 def _execute(jobs: list[Job], cfg: BuildConfig, executor: Executor | None, workers: int):
