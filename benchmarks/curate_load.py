@@ -147,7 +147,10 @@ def write_section(text: str) -> None:
     path = ROOT / "docs" / "benchmarks.md"
     old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
     pattern = re.compile(re.escape(SECTION) + r"\n.*?(?=\n## |\Z)", re.S)
-    new = pattern.sub(lambda _: text.rstrip("\n"), old) if SECTION in old else old.rstrip("\n") + "\n\n" + text
+    if SECTION in old:
+        new = pattern.sub(lambda _: text.rstrip("\n") + "\n", old)
+    else:
+        new = old.rstrip("\n") + "\n\n" + text
     from cropland.io import write_text_atomic
 
     write_text_atomic(path, new.rstrip("\n") + "\n")
