@@ -1,0 +1,84 @@
+"""The whole build on simulated scenes, checked as a user would open its outputs."""
+
+import json
+import re
+import zipfile
+
+import numpy as np
+import pytest
+import rasterio
+from PIL import Image
+
+from cropland.config import parse_config
+from cropland.core.bands import BAND_NAMES
+from cropland.core.indices import INDEX_NAMES
+from cropland.core.naming import IMAGE_TYPES, SampleName
+from cropland.pipeline import build_dataset
+
+
+@pytest.fixture(scope="module", params=[64, 65])
+def built(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp(f"build{request.param}")
+    cfg = parse_config({
+        "years": [2019, 2020], "months": [7, 8], "classes": ["CANOLA", "CORN", "PASTURE"],
+        "points": {"synthetic_per_class": 3, "synthetic_clusters": 2},
+        "patch_size": request.param, "output": str(out), "seed": 5,
+    })
+    result = build_dataset(cfg, progress=False)
+    return cfg, result
+
+
+def test_sample_geotiffs(built):
+    cfg, result = built
+    tifs = sorted((result.output / "tif").rglob("*.tif"))
+    assert len(tifs) == result.extraction.counts["done"] > 0
+    with rasterio.open(tifs[0]) as ds:
+        assert ds.crs.to_epsg() == 3978
+        assert (ds.width, ds.height) == (cfg.patch_size, cfg.patch_size)
+        assert ds.res == (10.0, 10.0)
+        assert ds.descriptions == (*BAND_NAMES, *INDEX_NAMES, "VALID")
+        assert ds.dtypes[0] == "float32" and ds.tags()["SYNTHETIC"] == "yes"
+        sample, _ = SampleName.parse(tifs[0].name)
+        assert int(ds.tags()["POINT_ID"]) == sample.point_id
+        data = ds.read()
+    red, nir = data[BAND_NAMES.index("B4")], data[BAND_NAMES.index("B8")]
+    np.testing.assert_allclose(data[12], (nir - red) / (nir + red), rtol=1e-5)  # NDVI
+    assert 0 < np.nanmean(red) < 0.3 and data[-1].max() >= 1
+
+
+def test_png_release_tree(built):
+    cfg, result = built
+    splits = json.loads((result.output / "splits.json").read_text())["assignments"]
+    n = result.extraction.counts["done"]
+    for image_type in IMAGE_TYPES:
+        pngs = sorted(result.output.glob(f"20*/{image_type}/*/*/*.png"))
+        assert len(pngs) == n, image_type
+        for png in pngs[:3]:
+            year, kind, split, label, name = png.relative_to(result.output).parts
+            sample, parsed_type = SampleName.parse(name)
+            assert (kind, label, int(year)) == (parsed_type, sample.label, sample.year)
+            assert splits[str(sample.point_id)] == split
+            image = Image.open(png)
+            assert image.size == (cfg.patch_size, cfg.patch_size) and image.mode == "RGB"
+
+
+def test_no_point_in_two_splits(built):
+    _, result = built
+    where: dict[int, set[str]] = {}
+    for png in result.output.glob("20*/*/*/*/*.png"):
+        sample, _ = SampleName.parse(png.name)
+        where.setdefault(sample.point_id, set()).add(png.parts[-3])
+    assert where and all(len(s) == 1 for s in where.values())
+
+
+def test_raw_zip_report_and_card(built):
+    _, result = built
+    zips = sorted((result.output / "raw").rglob("*.zip"))
+    assert len(zips) == result.extraction.counts["done"]
+    names = zipfile.ZipFile(zips[0]).namelist()
+    stem = zips[0].stem
+    assert f"{stem}.B1.tif" in names and f"{stem}.B8A.tif" in names and f"{stem}.NDWI.tif" in names
+    report = result.report.read_text()
+    charts = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
+    assert charts and all((result.output / c).exists() for c in charts)
+    assert "synthetic" in (result.output / "dataset_card.md").read_text().lower()
