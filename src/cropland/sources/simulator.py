@@ -1,7 +1,8 @@
 """A deterministic Sentinel-2 simulator: synthetic Canadian farmland, scenes and points.
 
 Everything here is synthetic and labelled so (``Source.synthetic``). The world is a grid of
-fields (``FIELD`` m squares in EPSG:3978, separated by hedges) whose crop changes from year
+fields (``FIELD`` m squares in EPSG:3978, rows shifted against each other, separated by
+hedges) whose crop changes from year
 to year; each class follows its own phenology over June-October (canola flowers yellow in
 July, corn peaks late, mixedwood stays green, pastures are cut, cereals are harvested).
 Scenes are 1 x 1 degree tiles revisited every 5 days, rendered on demand at the native
@@ -25,8 +26,7 @@ import pandas as pd
 from affine import Affine
 from pydantic import Field
 from pyproj import Transformer
-from rasterio.crs import CRS
-from rasterio.warp import Resampling, reproject
+from scipy.ndimage import map_coordinates
 
 from cropland.core.bands import BANDS
 from cropland.core.classes import PUBLISHED_CLASSES, get_class
@@ -124,6 +124,10 @@ class World:
         other = annual_idx[(_hash(i, j, self.seed, year, 3) * len(annual_idx)).astype(np.int64)]
         return np.where(rotate, other, base)
 
+    def row_shift(self, j: np.ndarray) -> np.ndarray:
+        """East-west offset (m) of the field boundaries of row ``j``: rows do not line up."""
+        return _hash(j, self.seed, 15) * FIELD
+
     def field_spectra(self, i: np.ndarray, j: np.ndarray, day: datetime) -> np.ndarray:
         """Surface reflectance ``(n, 12)`` of fields (i, j) on ``day``."""
         classes = self.field_class(i, j, day.year)
@@ -165,11 +169,6 @@ def _sigmoid(x: float) -> float:
 @cache
 def _transformer(src: str, dst: str) -> Transformer:
     return Transformer.from_crs(src, dst, always_xy=True)
-
-
-@cache
-def _rio_crs(crs: str) -> CRS:
-    return CRS.from_user_input(crs)
 
 
 def _utm_crs(lon: float, lat: float) -> str:
@@ -261,37 +260,33 @@ class SimulatorSource(Source):
         return ScenePatches(scene, refl, clear, cloud)
 
     def _read_one(self, scene: Scene, grid: PatchGrid):
-        utm = scene.properties["utm"]
-        left, bottom, right, top = _transformer(grid.crs, utm).transform_bounds(*grid.bounds)
-        left, bottom = np.floor(left / 60 - 1) * 60, np.floor(bottom / 60 - 1) * 60
-        right, top = np.ceil(right / 60 + 1) * 60, np.ceil(top / 60 + 1) * 60
-        layers = self.render(scene, (left, bottom, right, top))
+        window = _window(grid, scene.properties["utm"])
+        layers = self.render(scene, window.bounds, window.world)
         out = np.empty((12, grid.size, grid.size), np.float32)
-        for res in (10, 20, 60):  # one warp per native resolution
-            idx = [b for b, band in enumerate(BANDS) if band.resolution == res]
-            dn = np.stack([layers[BANDS[b].name][0] for b in idx])
-            transform = layers[BANDS[idx[0]].name][1]
-            out[idx] = _warp(to_reflectance(dn, scene.offset), transform, utm, grid, self.resampling)
+        for b, band in enumerate(BANDS):
+            dn = layers[band.name][0]
+            out[b] = window.sample(to_reflectance(dn, scene.offset), band.resolution, self.resampling)
         mask_name = "SCL" if self.level == "L2A" else "QA60"
         mask, transform = layers[mask_name]
-        mask = _warp(mask.astype(np.float32), transform, utm, grid, "nearest")
-        clear, cloud = scl_masks(mask) if mask_name == "SCL" else qa60_masks(mask.astype(np.int64))
+        mask = window.sample(mask, int(transform.a), "nearest")
+        clear, cloud = scl_masks(mask) if mask_name == "SCL" else qa60_masks(mask)
         return out, clear & np.isfinite(out).all(axis=0), cloud
 
     def render(
-        self, scene: Scene, bounds: tuple[float, float, float, float]
+        self,
+        scene: Scene,
+        bounds: tuple[float, float, float, float],
+        world: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> dict[str, tuple[np.ndarray, Affine]]:
         """DN of every band (uint16, 0 = no data) and the mask layer at native resolution.
 
         ``bounds`` are in the scene's UTM CRS (``scene.properties["utm"]``) and must be
         multiples of 60 m. Returns ``{band: (array, transform)}`` with ``SCL`` (20 m) for
-        Level-2A or ``QA60`` (60 m) for Level-1C besides the 12 bands.
+        Level-2A or ``QA60`` (60 m) for Level-1C besides the 12 bands. ``world`` are the
+        EPSG:3978 coordinates of the 10 m pixel centres, when the caller has them.
         """
         left, bottom, right, top = bounds
-        w, h = int(round((right - left) / 10)), int(round((top - bottom) / 10))
-        utm = scene.properties["utm"]
-        xs, ys = np.meshgrid(left + 5 + 10 * np.arange(w), top - 5 - 10 * np.arange(h))
-        wx, wy = _transformer(utm, WORLD_CRS).transform(xs, ys)
+        wx, wy = world if world is not None else _world_coords(bounds, scene.properties["utm"])
         surface = self._surface(wx, wy, scene.datetime)
         tau, shadow, nodata = self._clouds(*_tile_of(scene), scene.datetime).fields(wx, wy)
         alpha = np.clip(tau, 0, 1)[..., None]
@@ -316,7 +311,9 @@ class SimulatorSource(Source):
         return layers
 
     def _surface(self, wx: np.ndarray, wy: np.ndarray, day: datetime) -> np.ndarray:
-        i, j = np.floor(wx / FIELD).astype(np.int64), np.floor(wy / FIELD).astype(np.int64)
+        j = np.floor(wy / FIELD).astype(np.int64)
+        wx = wx + self.world.row_shift(j)
+        i = np.floor(wx / FIELD).astype(np.int64)
         i0, j0, nj = i.min(), j.min(), int(j.max() - j.min() + 1)
         keys, inverse = np.unique((i - i0) * nj + (j - j0), return_inverse=True)
         spectra = self.world.field_spectra(keys // nj + i0, keys % nj + j0, day)
@@ -356,7 +353,8 @@ class SimulatorSource(Source):
             raise RuntimeError(f"could not place synthetic points for {wanted}; raise `areas`")
         rows = []
         for pid, (i, j, prov) in enumerate(picked, start=1):
-            lon, lat = to_lonlat.transform((i + 0.5) * FIELD, (j + 0.5) * FIELD)
+            x = (i + 0.5) * FIELD - float(self.world.row_shift(np.array(j)))
+            lon, lat = to_lonlat.transform(x, (j + 0.5) * FIELD)
             for year in years:
                 cls = self.world.classes[int(self.world.field_class(np.array([i]), np.array([j]), year)[0])]
                 rows.append((pid, year, lon, lat, prov, get_class(cls).code))
@@ -456,12 +454,42 @@ def _block_max(a: np.ndarray, f: int) -> np.ndarray:
     return np.bitwise_or.reduce(a[: h * f, : w * f].reshape(h, f, w, f), axis=(1, 3))
 
 
-def _warp(src: np.ndarray, transform: Affine, src_crs: str, grid: PatchGrid, how: str) -> np.ndarray:
-    """Resample one native-grid band onto a patch grid (NaN outside the source)."""
-    dst = np.full(src.shape[:-2] + grid.shape, np.nan, np.float32)
-    reproject(
-        src.astype(np.float32), dst, src_transform=transform, src_crs=_rio_crs(src_crs),
-        src_nodata=np.nan, dst_transform=grid.transform, dst_crs=_rio_crs(grid.crs), dst_nodata=np.nan,
-        resampling=Resampling[how],
-    )
-    return dst
+def _world_coords(bounds: tuple[float, float, float, float], utm: str) -> tuple[np.ndarray, np.ndarray]:
+    """EPSG:3978 coordinates of the 10 m pixel centres of a UTM window."""
+    left, bottom, right, top = bounds
+    w, h = int(round((right - left) / 10)), int(round((top - bottom) / 10))
+    xs, ys = np.meshgrid(left + 5 + 10 * np.arange(w), top - 5 - 10 * np.arange(h))
+    return _transformer(utm, WORLD_CRS).transform(xs, ys)
+
+
+@dataclass(frozen=True)
+class _Window:
+    """A UTM window around a patch grid, and where the grid's pixel centres fall in it."""
+
+    bounds: tuple[float, float, float, float]
+    world: tuple[np.ndarray, np.ndarray]
+    x: np.ndarray  # UTM coordinates of the patch pixel centres
+    y: np.ndarray
+
+    def sample(self, band: np.ndarray, resolution: int, how: str) -> np.ndarray:
+        """Resample a native-grid band at the patch pixel centres (NaN outside)."""
+        left, _, _, top = self.bounds
+        rows = (top - self.y) / resolution - 0.5
+        cols = (self.x - left) / resolution - 0.5
+        order = {"nearest": 0, "bilinear": 1, "cubic": 3}[how]
+        if order == 0:
+            rows, cols = np.round(rows), np.round(cols)
+        return map_coordinates(band.astype(np.float32), [rows, cols], order=order,
+                               mode="constant", cval=np.nan, prefilter=False)
+
+
+@cache
+def _window(grid: PatchGrid, utm: str) -> _Window:
+    left, bottom, right, top = _transformer(grid.crs, utm).transform_bounds(*grid.bounds)
+    bounds = (np.floor(left / 60 - 1) * 60, np.floor(bottom / 60 - 1) * 60,
+              np.ceil(right / 60 + 1) * 60, np.ceil(top / 60 + 1) * 60)
+    gl, _, _, gt = grid.bounds
+    centres = grid.resolution * (np.arange(grid.size) + 0.5)
+    gx, gy = np.meshgrid(gl + centres, gt - centres)
+    x, y = _transformer(grid.crs, utm).transform(gx, gy)
+    return _Window(bounds, _world_coords(bounds, utm), x, y)
