@@ -146,7 +146,7 @@ def write_section(text: str) -> None:
     """Replace (or append) this benchmark's section of docs/benchmarks.md."""
     path = ROOT / "docs" / "benchmarks.md"
     old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(SECTION) + r"\n.*?(?=\n## |\Z)", re.S)
+    pattern = re.compile(re.escape(SECTION) + r"\n.*?(?=\n## |\Z)", re.DOTALL)
     if SECTION in old:
         new = pattern.sub(lambda _: text.rstrip("\n") + "\n", old)
     else:

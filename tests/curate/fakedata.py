@@ -75,9 +75,9 @@ def write_tif(path: Path, spec: Spec, reflectance: np.ndarray, valid: np.ndarray
     indices = compute_indices(reflectance)
     data = np.concatenate([reflectance, indices, valid[None]]).astype(np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
-    profile = dict(driver="GTiff", height=SIZE, width=SIZE, count=19, dtype="float32",
-                   nodata=float("nan"), compress="deflate", predictor=3,
-                   crs="EPSG:3978", transform=from_origin(-1e6 + n.point_id * 1000, 1e6, 10, 10))
+    profile = {"driver": "GTiff", "height": SIZE, "width": SIZE, "count": 19, "dtype": "float32",
+               "nodata": float("nan"), "compress": "deflate", "predictor": 3, "crs": "EPSG:3978",
+               "transform": from_origin(-1e6 + n.point_id * 1000, 1e6, 10, 10)}
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data)
         for band, name in enumerate(SAMPLE_BANDS, start=1):

@@ -6,8 +6,17 @@ import math
 
 import numpy as np
 import pytest
-from fakedata import (CLOUD_BLOCK, NODATA_BLOCK, SATURATED_BLOCK, SIZE, Spec, field_array,
-                      make_dataset, paint, standard_specs)
+from fakedata import (
+    CLOUD_BLOCK,
+    NODATA_BLOCK,
+    SATURATED_BLOCK,
+    SIZE,
+    Spec,
+    field_array,
+    make_dataset,
+    paint,
+    standard_specs,
+)
 
 from cropland.core.naming import SampleName
 from cropland.curate.config import CurateConfig

@@ -104,12 +104,12 @@ MALFORMED = [
     ('{"decision_id": "abcdefgh2", "sample_ids": [], "decision": "accept"}', "body.sample_ids"),
     ('{"decision_id": "abcdefgh3", "sample_ids": "POINT_2_201906_MB_CORN", "decision": "accept"}',
      "body.sample_ids"),
-    ('{"decision_id": "abcdefgh4", "sample_ids": ["POINT_2_201906_MB_CORN"], "decision": "accept", '
-     '"extra": 1}', "body.extra"),
-    ('{"decision_id": "abcdefgh5", "sample_ids": ["POINT_2_201906_MB_CORN", "POINT_2_201906_MB_CORN"],'
-     ' "decision": "accept"}', "each once"),
-    ('{"decision_id": "abcdefgh6", "sample_ids": ["POINT_2_201906_MB_CORN"], "decision": "accept", '
-     '"reason": "' + "x" * 600 + '"}', "body.reason"),
+    (('{"decision_id": "abcdefgh4", "sample_ids": ["POINT_2_201906_MB_CORN"], "decision": '
+      '"accept", "extra": 1}'), "body.extra"),
+    (('{"decision_id": "abcdefgh5", "sample_ids": ["POINT_2_201906_MB_CORN", '
+      '"POINT_2_201906_MB_CORN"], "decision": "accept"}'), "each once"),
+    (('{"decision_id": "abcdefgh6", "sample_ids": ["POINT_2_201906_MB_CORN"], "decision": '
+      '"accept", "reason": "' + "x" * 600 + '"}'), "body.reason"),
     ("[]", "invalid request"),
     ('{"decision_id": 12345678, "sample_ids": ["POINT_2_201906_MB_CORN"], "decision": "accept"}',
      "body.decision_id"),

@@ -85,7 +85,7 @@ def test_concurrent_threads_record_each_decision_once(store):
             for i in range(40):
                 for _ in range(2):
                     store.decide(f"r{r}-{i:03d}", f"rev{r}", [f"S{i % 7}"], "accept", "")
-        except Exception as e:  # pragma: no cover - reported below
+        except StoreError as e:  # pragma: no cover - reported below
             errors.append(e)
 
     threads = [threading.Thread(target=reviewer, args=(r,)) for r in range(8)]

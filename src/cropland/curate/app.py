@@ -166,7 +166,7 @@ def create_app(
     _add_security_headers(app)
     bearer = HTTPBearer(auto_error=False)
 
-    def reviewer(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str:
+    def reviewer(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
         if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
             raise HTTPException(401, "missing token: send 'Authorization: Bearer TOKEN' "
                                 "(create one with `cropland curate token add NAME`)",
@@ -220,7 +220,7 @@ def create_app(
     ) -> dict:
         """Samples matching the filters, by point, year and month; one page of them."""
         decisions = store.decisions()
-        wanted = dict(label=label, year=year, month=month, province=province)
+        wanted = {"label": label, "year": year, "month": month, "province": province}
         items = []
         for sid, s in sorted(catalog.samples.items(), key=lambda kv: kv[1].name):
             if any(v is not None and getattr(s.name, k) != v for k, v in wanted.items()):

@@ -25,8 +25,14 @@ from cropland.curate.catalog import Catalog, Sample
 from cropland.curate.config import CurateConfig
 from cropland.curate.store import Store
 from cropland.errors import DatasetError
-from cropland.export.layout import (CONFIG_FILE, POINTS_FILE, SPLITS_FILE, png_path,
-                                    raw_zip_path, tif_path)
+from cropland.export.layout import (
+    CONFIG_FILE,
+    POINTS_FILE,
+    SPLITS_FILE,
+    png_path,
+    raw_zip_path,
+    tif_path,
+)
 
 log = logging.getLogger(__name__)
 CURATION_FILE = "curation.csv"
