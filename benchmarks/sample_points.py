@@ -79,7 +79,9 @@ def sample_child(raster: Path, quota: int) -> None:
         result = sample_points([reader], cfg)
     seconds = time.perf_counter() - start
     _, heap_peak = tracemalloc.get_traced_memory()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "seconds": seconds, "points": len(result.points), "heap_peak": heap_peak,
         "candidates": int(result.summary["candidates"].sum()),
         "provinces": result.points["province"].value_counts().to_dict(),
@@ -124,7 +126,8 @@ def write_section(f: dict, command: str) -> None:
         "| figure | value |",
         "|---|---:|",
         f"| write the raster | {f['write_seconds']:.0f} s |",
-        f"| sample (read every pixel, thin, locate, select) | {f['seconds']:.0f} s |",
+        (f"| sample (read every pixel, thin, locate, select) | {f['seconds']:.0f} s wall, "
+         f"{f['cpu_seconds']:.0f} s CPU |"),
         f"| candidates kept (after thinning, in provinces) | {f['candidates']:,} |",
         f"| points sampled | {f['points']:,} |",
         (f"| peak resident memory of the sampling process | "

@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 #: No-data value of the ACI rasters when a file does not declare one.
 DEFAULT_NODATA = 0
 
+#: GDAL block cache while reading (bytes): each chunk is read once, so a small cache that
+#: holds a row of tiles is enough, and memory stays flat on province-sized rasters.
+GDAL_CACHE_BYTES = 128 * 2**20
+
 #: GDAL settings for reading a remote COG with range requests only.
 REMOTE_GDAL_OPTIONS: dict[str, Any] = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
@@ -106,8 +110,8 @@ class RasterioAci:
         try:
             import rasterio
 
-            if _is_remote(self.source):
-                self._stack.enter_context(rasterio.Env(**REMOTE_GDAL_OPTIONS))
+            remote = REMOTE_GDAL_OPTIONS if _is_remote(self.source) else {}
+            self._stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES, **remote))
             self._ds = self._stack.enter_context(rasterio.open(self.source))
         except Exception as e:  # noqa: BLE001  (GDAL errors come in many classes)
             self._stack.close()
