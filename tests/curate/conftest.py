@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import sqlite3
 import sys
 import threading
 import time
@@ -23,9 +25,29 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("dataset"), standard_specs())
 
 
+@pytest.fixture(scope="session")
+def scored_db(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store holding the dataset's quality scores (computed once per session)."""
+    from cropland.curate.app import ensure_quality
+    from cropland.curate.catalog import Catalog
+    from cropland.curate.config import CurateConfig
+    from cropland.curate.store import Store
+
+    path = tmp_path_factory.mktemp("scored") / "curate.sqlite"
+    store = Store(path)
+    ensure_quality(Catalog(dataset), store, CurateConfig())
+    store.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "curate.sqlite"
+def db(tmp_path: Path, scored_db: Path) -> Path:
+    """A fresh decision store per test, starting from the cached scores."""
+    path = tmp_path / "curate.sqlite"
+    shutil.copy(scored_db, path)
+    return path
 
 
 @pytest.fixture
