@@ -20,11 +20,11 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Protocol, Self
 
 import numpy as np
+import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.windows import Window
@@ -106,15 +106,12 @@ class RasterioAci:
         self.source = str(source)
         self.year = year
         self.band = band
-        self._stack = ExitStack()
+        remote = REMOTE_GDAL_OPTIONS if _is_remote(self.source) else {}
+        self._options = {"GDAL_CACHEMAX": GDAL_CACHE_BYTES, **remote}
         try:
-            import rasterio
-
-            remote = REMOTE_GDAL_OPTIONS if _is_remote(self.source) else {}
-            self._stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES, **remote))
-            self._ds = self._stack.enter_context(rasterio.open(self.source))
+            with self._env():
+                self._ds = rasterio.open(self.source)
         except Exception as e:  # noqa: BLE001  (GDAL errors come in many classes)
-            self._stack.close()
             if not _is_remote(self.source) and not Path(self.source).exists():
                 raise PointsError(f"ACI raster {self.source} does not exist; check the path") from None
             raise SourceError(f"cannot open ACI raster {self.source}: {e}") from None
@@ -123,7 +120,15 @@ class RasterioAci:
         self.width, self.height = self._ds.width, self._ds.height
         nodata = self._ds.nodatavals[band - 1]
         self.nodata = DEFAULT_NODATA if nodata is None else int(nodata)
-        check_grid(self, self.source)
+        try:
+            check_grid(self, self.source)
+        except PointsError:
+            self.close()
+            raise
+
+    def _env(self) -> rasterio.Env:
+        """GDAL settings of this source, entered around each GDAL call (readers may overlap)."""
+        return rasterio.Env(**self._options)
 
     @property
     def block_shape(self) -> tuple[int, int]:
@@ -131,10 +136,11 @@ class RasterioAci:
         return tuple(self._ds.block_shapes[self.band - 1])
 
     def read(self, window: Window) -> np.ndarray:
-        return read_padded(self, window, lambda w: self._ds.read(self.band, window=w))
+        with self._env():
+            return read_padded(self, window, lambda w: self._ds.read(self.band, window=w))
 
     def close(self) -> None:
-        self._stack.close()
+        self._ds.close()
 
     def __enter__(self) -> Self:
         return self

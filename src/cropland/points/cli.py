@@ -122,8 +122,10 @@ def label(
             for r in rs:
                 r.close()
     with atomic_path(output) as tmp:
-        labels.to_parquet(tmp, index=False) if output.suffix == ".parquet" else labels.to_csv(
-            tmp, index=False)
+        if output.suffix == ".parquet":
+            labels.to_parquet(tmp, index=False)
+        else:
+            labels.to_csv(tmp, index=False)
     if points_output is not None:
         write_points(to_points_table(labels, table), points_output)
     labelled = labels["aci_code"].notna()
