@@ -2,7 +2,8 @@
 
 SQLite is the default (a file, WAL mode, one connection per thread, ``BEGIN IMMEDIATE``
 write transactions); PostgreSQL is used when the location is a ``postgresql://`` URL
-(``pip install psycopg``). Both run the same statements.
+(``pip install psycopg``; writers take turns through a table lock). Both run the same
+statements.
 
 Every change is one transaction that appends to ``audit`` and updates ``decisions``. A
 change carries a client-chosen ``decision_id``: sending it again returns the recorded
@@ -120,7 +121,7 @@ class Store:
         self._local = threading.local()
         if self.dialect == "sqlite":
             Path(self.location).parent.mkdir(parents=True, exist_ok=True)
-        with self._transaction() as db:
+        with self._transaction(lock=False) as db:
             for statement in _SCHEMA.format(serial=_SERIAL[self.dialect]).split(";"):
                 if statement.strip():
                     db.execute(statement)
@@ -156,10 +157,13 @@ class Store:
             self._local.conn = None
 
     @contextmanager
-    def _transaction(self) -> Iterator[_Cursor]:
+    def _transaction(self, lock: bool = True) -> Iterator[_Cursor]:
+        """A write transaction; writers take turns (readers are never blocked)."""
         conn = self._connection()
         if self.dialect == "postgresql":
             with conn.transaction():
+                if lock:  # one writer at a time, as SQLite's BEGIN IMMEDIATE
+                    conn.execute("LOCK TABLE audit IN EXCLUSIVE MODE")
                 yield _Cursor(conn, "%s")
             return
         conn.execute("BEGIN IMMEDIATE")
