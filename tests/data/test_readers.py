@@ -166,3 +166,14 @@ def test_pack_png_tree_keeps_uint8(png_tree, tmp_path_factory):
         np.testing.assert_allclose(ds_packed[k]["image"].numpy(), ds_png[k]["image"].numpy(), atol=1e-6)
     with pytest.raises(DatasetError, match="needs GeoTIFF"):
         open_reader(root, "bands")
+
+
+def test_png_tree_must_agree_with_its_splits_json(png_tree):
+    from fakedata import write_splits
+
+    root, _ = png_tree
+    write_splits(root, {p: s for p, (_, s) in POINTS.items()})
+    assert len(PngTreeReader(root, ["RGB"]).records) == sum(len(m) for m in MONTHS.values())
+    write_splits(root, {**{p: s for p, (_, s) in POINTS.items()}, 3: "test"})
+    with pytest.raises(DatasetError, match="splits.json puts point 3 in test"):
+        PngTreeReader(root, ["RGB"])

@@ -233,7 +233,21 @@ class PngTreeReader(Reader):
             if split not in SPLITS:
                 raise DatasetError(f"{path} is under {split!r}; split folders are {', '.join(SPLITS)}")
             records.append(SampleRecord(name, split))
+        self._check_split_file(records)
         self._finish(records, f"the PNG tree {self.root}")
+
+    def _check_split_file(self, records: list[SampleRecord]) -> None:
+        """When the tree has a ``splits.json``, every sample must sit in its point's split folder."""
+        if not (self.root / "splits.json").exists():
+            return
+        splits = read_splits(self.root)
+        for r in records:
+            expected = splits.get(r.name.point_id)
+            if expected is not None and expected != r.split:
+                raise DatasetError(
+                    f"{self.path(r, self.image_types[0])} is under {r.split} but splits.json puts point "
+                    f"{r.name.point_id} in {expected}; re-export the PNG tree"
+                )
 
     def path(self, record: SampleRecord, image_type: str) -> Path:
         """The PNG file of one image type of a sample."""

@@ -47,6 +47,7 @@ class Profile:
     resize: int | None
     epochs: int
     batch_size: int
+    temporal_batch_size: int
     lr: float
     patience: int | None
     time_budget_s: float | None
@@ -55,9 +56,11 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     # 2 CPU cores, ~2,000 images: a few minutes for the whole grid (images averaged to 32 x 32).
-    "cpu": Profile(resize=32, epochs=8, batch_size=32, lr=2e-3, patience=None, time_budget_s=25, seeds=[0]),
+    "cpu": Profile(resize=32, epochs=12, batch_size=32, temporal_batch_size=8, lr=2e-3, patience=None,
+                   time_budget_s=40, seeds=[0]),
     # One GPU: full resolution, longer training, three seeds.
-    "cuda": Profile(resize=None, epochs=40, batch_size=256, lr=2e-3, patience=10, time_budget_s=None, seeds=[0, 1, 2]),
+    "cuda": Profile(resize=None, epochs=40, batch_size=256, temporal_batch_size=64, lr=2e-3, patience=10,
+                    time_budget_s=None, seeds=[0, 1, 2]),
 }
 
 
@@ -76,21 +79,25 @@ def run_benchmark(
     from cropland.train.loop import resolve_device, train
 
     device_name = str(resolve_device(device))
-    chosen = PROFILES[profile if profile != "auto" else ("cuda" if device_name.startswith("cuda") else "cpu")]
-    seeds = list(seeds) if seeds is not None else chosen.seeds
+    base = PROFILES[profile if profile != "auto" else ("cuda" if device_name.startswith("cuda") else "cpu")]
+    fields = {**vars(base), **{k: v for k, v in overrides.items() if k in vars(base)}}
+    if seeds is not None:
+        fields["seeds"] = list(seeds)
+    chosen = Profile(**fields)
+    extra = {k: v for k, v in overrides.items() if k not in fields}  # any other TrainConfig field
     for name in models:
         get_entry(name)
-    settings = {k: v for k, v in vars(chosen).items() if k != "seeds"}
-    chosen = Profile(**{**settings, **{k: v for k, v in overrides.items() if k in settings}}, seeds=seeds)
     out = Path(out)
     results = []
     for channels in channel_sets:
         for name in models:
-            for seed in seeds:
+            for seed in chosen.seeds:
                 run_dir = out / "runs" / f"{name}_{channels.replace(',', '+')}_seed{seed}"
                 cfg = TrainConfig(
                     dataset=Path(dataset), out=run_dir, channels=channels, model=name, seed=seed, device=device_name,
-                    **{**settings, **overrides},
+                    resize=chosen.resize, epochs=chosen.epochs, lr=chosen.lr, patience=chosen.patience,
+                    batch_size=chosen.temporal_batch_size if is_temporal(name) else chosen.batch_size,
+                    time_budget_s=chosen.time_budget_s, **extra,
                 )
                 log.info("benchmark: %s on %s, seed %d", name, channels, seed)
                 metrics = train(cfg, resume=(run_dir / "last.pt").exists())
@@ -174,7 +181,7 @@ def _report_text(rows, results, dataset, profile, device, command, figures, curv
         + (f" ({torch.cuda.get_device_name(0)})" if device.startswith("cuda") else f", {torch.get_num_threads()} threads"),
         f"- Command: `{command or 'run_benchmark(...)'}`",
         f"- Profile: images {'averaged to ' + str(profile.resize) + ' px' if profile.resize else 'at full size'}, "
-        f"up to {profile.epochs} epochs, batch {profile.batch_size}, AdamW lr {profile.lr} (one-cycle)"
+        f"up to {profile.epochs} epochs, batch {profile.batch_size} (temporal {profile.temporal_batch_size}), AdamW lr {profile.lr} (warm-up, cosine)"
         + (f", time budget {profile.time_budget_s:.0f} s per run" if profile.time_budget_s else "")
         + (f", early stopping after {profile.patience} epochs" if profile.patience else ""),
         "",

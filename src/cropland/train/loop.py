@@ -184,6 +184,43 @@ def _load_resume(run: Path, cfg: TrainConfig) -> dict | None:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
+class Schedule:
+    """Learning rate: linear warm-up (5 %), then cosine decay to 2 % of ``lr``.
+
+    Progress is the larger of steps done / planned steps and, with a time budget, seconds
+    spent / budget, so a run stopped by its budget still ends with a small learning rate.
+    """
+
+    def __init__(self, cfg: TrainConfig, steps_per_epoch: int, steps_done: int = 0, seconds_done: float = 0.0) -> None:
+        self.lr = cfg.lr
+        self.total = cfg.epochs * steps_per_epoch
+        self.budget = cfg.time_budget_s
+        self.steps = steps_done
+        self.started = time.perf_counter() - seconds_done
+
+    def elapsed(self) -> float:
+        """Training seconds so far (including before a resume)."""
+        return time.perf_counter() - self.started
+
+    def progress(self) -> float:
+        """Fraction of the run done, 0 to 1."""
+        by_steps = self.steps / self.total
+        return min(1.0, max(by_steps, self.elapsed() / self.budget) if self.budget else by_steps)
+
+    def out_of_time(self) -> bool:
+        """True once the time budget is spent."""
+        return bool(self.budget) and self.elapsed() >= self.budget
+
+    def step(self, optimizer: torch.optim.Optimizer) -> float:
+        """Set the learning rate for the next step; return it."""
+        p = self.progress()
+        factor = p / 0.05 if p < 0.05 else 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * (p - 0.05) / 0.95))
+        for group in optimizer.param_groups:
+            group["lr"] = self.lr * max(factor, 1e-3)
+        self.steps += 1
+        return self.lr * factor
+
+
 def train(cfg: TrainConfig, resume: bool = False) -> dict:
     """Train ``cfg.model``, keep the best validation epoch, test it; return ``metrics.json``."""
     cfg = resolve_config(cfg)
@@ -203,68 +240,72 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=device.type == "cuda"
     )
-    steps = cfg.epochs * math.ceil(len(data.train) / cfg.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, cfg.lr, total_steps=steps, pct_start=0.15)
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
     history: list[dict] = []
-    best = {"accuracy": -1.0, "epoch": 0}
+    best: dict = {"accuracy": -1.0, "epoch": 0, "validation": None}
+    steps_per_epoch = math.ceil(len(data.train) / cfg.batch_size)
+    schedule = Schedule(cfg, steps_per_epoch)
     if state:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
         history, best = state["history"], state["best"]
+        schedule = Schedule(cfg, steps_per_epoch, state["steps"], sum(h["seconds"] for h in history))
         log.info("resumed %s after epoch %d", run, len(history))
-    stop = _fit(model, data, cfg, optimizer, scheduler, generator, history, best, run)
+    stop = _fit(model, data, cfg, optimizer, schedule, generator, history, best, run)
     return _finish(run, cfg, data, stop, history, best)
 
 
-def _fit(model, data, cfg, optimizer, scheduler, generator, history, best, run) -> str:
-    device = torch.device(cfg.device)
-    started = time.perf_counter() - sum(h["seconds"] for h in history)
+def _fit(model, data, cfg, optimizer, schedule, generator, history, best, run) -> str:
     for epoch in range(len(history) + 1, cfg.epochs + 1):
+        if cfg.patience and history and history[-1]["epoch"] - best["epoch"] >= cfg.patience:
+            return "patience"
+        if schedule.out_of_time():
+            return "time budget"
         t0 = time.perf_counter()
-        loss, accuracy = _train_epoch(model, data.train, cfg, optimizer, scheduler, generator, device)
+        loss, accuracy, items = _train_epoch(model, data.train, cfg, optimizer, schedule, generator)
         seconds = time.perf_counter() - t0
         val, _ = evaluate_split(model, data.validation, data.meta["classes"], cfg)
         history.append({
             "epoch": epoch, "train_loss": loss, "train_accuracy": accuracy, "val_loss": val["loss"],
-            "val_accuracy": val["accuracy"], "val_f1": val["f1"], "lr": scheduler.get_last_lr()[0],
-            "seconds": seconds, "items_per_s": len(data.train) / seconds,
+            "val_accuracy": val["accuracy"], "val_f1": val["f1"], "lr": optimizer.param_groups[0]["lr"],
+            "seconds": seconds, "items": items, "items_per_s": items / seconds,
         })
-        log.info("epoch %d: loss %.3f, accuracy %.3f, validation %.3f (%.1f s)", epoch, loss, accuracy, val["accuracy"], seconds)
+        log.info("epoch %d: loss %.3f, accuracy %.3f, validation %.3f (%d items, %.1f s)",
+                 epoch, loss, accuracy, val["accuracy"], items, seconds)
         if val["accuracy"] > best["accuracy"]:
-            best.update(accuracy=val["accuracy"], epoch=epoch)
+            best.update(accuracy=val["accuracy"], epoch=epoch, validation=val)
             _save({"model": model.state_dict(), "meta": data.meta, "epoch": epoch}, run / "best.pt")
         _save({
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "steps": schedule.steps,
             "generator": generator.get_state(), "history": history, "best": best, "meta": data.meta,
         }, run / "last.pt")
         write_text_atomic(run / "history.json", json.dumps(history, indent=1))
-        if cfg.patience and epoch - best["epoch"] >= cfg.patience:
-            return "patience"
-        if cfg.time_budget_s and time.perf_counter() - started >= cfg.time_budget_s:
-            return "time budget"
-    return "epochs"
+    return "time budget" if schedule.out_of_time() and len(history) < cfg.epochs else "epochs"
 
 
-def _train_epoch(model, split, cfg, optimizer, scheduler, generator, device) -> tuple[float, float]:
+def _train_epoch(model, split, cfg, optimizer, schedule, generator) -> tuple[float, float, int]:
+    """One pass over the shuffled training items (cut short when the time budget is spent)."""
+    device = torch.device(cfg.device)
     model.train()
     total_loss = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.int64)
+    seen = 0
     channels_last = _channels_last(cfg, split)
     for batch in split.batches(cfg.batch_size, shuffle=True, augment=cfg.augment, generator=generator):
+        schedule.step(optimizer)
         with autocast(device, cfg.amp):
             logits = forward(model, batch, channels_last)
             loss = F.cross_entropy(logits.float(), batch.y, label_smoothing=cfg.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        if scheduler.last_epoch < scheduler.total_steps:
-            scheduler.step()
         total_loss += loss.detach() * len(batch.y)
         correct += (logits.argmax(1) == batch.y).sum()
-    return float(total_loss) / len(split), float(correct) / len(split)
+        seen += len(batch.y)
+        if schedule.out_of_time():
+            break
+    return float(total_loss) / seen, float(correct) / seen, seen
 
 
 def _finish(run: Path, cfg: TrainConfig, data: PreparedData, stop: str, history: list[dict], best: dict) -> dict:
@@ -273,14 +314,13 @@ def _finish(run: Path, cfg: TrainConfig, data: PreparedData, stop: str, history:
     model.load_state_dict(torch.load(run / "best.pt", map_location=device, weights_only=False)["model"])
     if _channels_last(cfg, data.test):
         model = model.to(memory_format=torch.channels_last)
-    validation, _ = evaluate_split(model, data.validation, data.meta["classes"], cfg)
     test, probs = evaluate_split(model, data.test, data.meta["classes"], cfg)
     write_predictions(run / "predictions.csv", data.test, data.meta["classes"], probs)
     metrics = {
         "model": cfg.model, "channels": cfg.channels, "seed": cfg.seed, "classes": data.meta["classes"],
         "items": {"training": len(data.train), "validation": len(data.validation), "test": len(data.test)},
         "best_epoch": best["epoch"], "epochs_run": len(history), "stopped_by": stop,
-        "train_seconds": sum(h["seconds"] for h in history), "validation": validation, "test": test,
+        "train_seconds": sum(h["seconds"] for h in history), "validation": best["validation"], "test": test,
     }
     write_text_atomic(run / "metrics.json", json.dumps(metrics, indent=1))
     log.info("%s: test accuracy %.3f, macro F1 %.3f on %d items", run, test["accuracy"], test["f1"], test["n"])
