@@ -96,6 +96,7 @@ class Review:
         self.catalog, self.store, self.cfg = catalog, store, cfg
         ensure_quality(catalog, store, cfg)
         self.quality = store.quality()
+        self.order = sorted(catalog.samples, key=lambda sid: catalog.get(sid).name)
         self._array = lru_cache(maxsize=64)(self._read)
         self.image = lru_cache(maxsize=4096)(self._image)
 
@@ -222,7 +223,8 @@ def create_app(
         decisions = store.decisions()
         wanted = {"label": label, "year": year, "month": month, "province": province}
         items = []
-        for sid, s in sorted(catalog.samples.items(), key=lambda kv: kv[1].name):
+        for sid in review.order:
+            s = catalog.get(sid)
             if any(v is not None and getattr(s.name, k) != v for k, v in wanted.items()):
                 continue
             item = review.item(sid, decisions)

@@ -5,7 +5,7 @@ const PAGE = 200;
 const state = {
   token: localStorage.getItem("cropland-token") || "",
   items: [], cursor: -1, offset: 0, total: 0,
-  selection: new Set(), detail: null, images: new Map(),
+  selection: new Set(), detail: null, images: new Map(), busy: false,
 };
 const $ = (sel) => document.querySelector(sel);
 
@@ -332,14 +332,21 @@ function toggleSelection(id) {
 
 const current = () => (state.detail ? [state.detail.id] : []);
 
+// One change at a time: a key held down or pressed twice before the answer is ignored.
+async function exclusive(action) {
+  if (state.busy) return;
+  state.busy = true;
+  try { await action(); } finally { state.busy = false; }
+}
+
 function onKey(event) {
   if (event.target.closest("input, select, textarea, dialog") || event.ctrlKey || event.metaKey || event.altKey) return;
   const actions = {
-    a: () => decide("accept", current(), true),
-    r: () => decide("reject", current(), true),
+    a: () => exclusive(() => decide("accept", current(), true)),
+    r: () => exclusive(() => decide("reject", current(), true)),
     n: () => move(1), ArrowRight: () => move(1),
     p: () => move(-1), ArrowLeft: () => move(-1),
-    u: () => undo(),
+    u: () => exclusive(undo),
     x: () => state.detail && toggleSelection(state.detail.id),
   };
   const action = actions[event.key];
@@ -358,11 +365,11 @@ function wire() {
   });
   $("#filters").addEventListener("change", () => { state.selection.clear(); loadPage(0); });
   $("#index-type").addEventListener("change", () => state.detail && showImage("#img-index", state.detail.id, $("#index-type").value));
-  $("#accept").addEventListener("click", () => decide("accept", current(), true));
-  $("#reject").addEventListener("click", () => decide("reject", current(), true));
+  $("#accept").addEventListener("click", () => exclusive(() => decide("accept", current(), true)));
+  $("#reject").addEventListener("click", () => exclusive(() => decide("reject", current(), true)));
   $("#next").addEventListener("click", () => move(1));
   $("#prev").addEventListener("click", () => move(-1));
-  $("#undo").addEventListener("click", undo);
+  $("#undo").addEventListener("click", () => exclusive(undo));
   $("#prev-page").addEventListener("click", () => state.offset > 0 && loadPage(Math.max(state.offset - PAGE, 0)));
   $("#next-page").addEventListener("click", () => state.offset + PAGE < state.total && loadPage(state.offset + PAGE));
   $("#select-page").addEventListener("click", () => { state.items.forEach((it) => state.selection.add(it.id)); markGrid(); });
@@ -370,7 +377,7 @@ function wire() {
   for (const button of document.querySelectorAll("[data-bulk]")) {
     button.addEventListener("click", async () => {
       const ids = [...state.selection];
-      await decide(button.dataset.bulk, ids, false);
+      await exclusive(() => decide(button.dataset.bulk, ids, false));
       state.selection.clear();
       markGrid();
     });
