@@ -1,7 +1,11 @@
 """The STAC source against a real STAC API and range-serving COG server on loopback.
 
 Reference values come from an independent path: the whole COG file read from disk (no
-HTTP, no window) and reprojected onto the patch grid, DN turned into reflectance here.
+HTTP, no window) and reprojected onto the patch grid by GDAL, DN turned into reflectance
+here. GDAL is asked for plain bilinear interpolation of the four nearest pixel centres, as
+the source computes it: an exact transformation (``error_threshold=0``, GDAL otherwise
+approximates it within 1/8 pixel) and no kernel widening (``XSCALE=YSCALE=1``: GDAL widens
+the kernel when the patch grid is rotated against the UTM grid, smoothing 10 m bands).
 Tolerance: 1e-4 reflectance (one DN) for every band, 10, 20 and 60 m alike.
 """
 
@@ -46,7 +50,7 @@ def independent(path, grid: PatchGrid, offset: float, how="bilinear") -> np.ndar
         out = np.full(grid.shape, np.nan, np.float32)
         reproject(dn, out, src_transform=src.transform, src_crs=src.crs, src_nodata=0,
                   dst_transform=grid.transform, dst_crs=grid.crs, dst_nodata=np.nan,
-                  resampling=Resampling[how])
+                  resampling=Resampling[how], error_threshold=0, XSCALE=1, YSCALE=1)
     return (out + offset) / 10000
 
 

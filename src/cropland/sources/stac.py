@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Literal
 
 import numpy as np
@@ -197,12 +197,14 @@ class ItemReader(Source):
     def read(self, scene: Scene, grids: Sequence[PatchGrid]) -> ScenePatches:  # noqa: D102
         hrefs: dict[str, str] = scene.properties["assets"]
         names = list(BAND_NAMES) + ([self._mask_layer] if self._mask_layer else [])
+        started = time.perf_counter()
         with ThreadPoolExecutor(min(self.options.read_threads, len(names))) as pool:  # I/O bound
             windows = dict(zip(names, pool.map(
                 lambda name: self._read_windows(scene, hrefs[name], grids), names), strict=True))
         n, size = len(grids), grids[0].size if grids else 0
         dn = np.full((n, 12, size, size), np.nan, np.float32)
         mask = np.zeros((n, size, size), np.float32)
+        TIMINGS.add("fetch", time.perf_counter() - started)
         started = time.perf_counter()
         for k, grid in enumerate(grids):
             bands = {b: windows[b][k] for b in BAND_NAMES}
@@ -234,7 +236,7 @@ class ItemReader(Source):
             with host_slot(href, self.options.max_connections_per_host), \
                     rasterio.Env(**COG_GDAL_ENV, GDAL_HTTP_TIMEOUT=int(self.options.timeout)), \
                     rasterio.open(path) as src:
-                out = [_read_under(src, g) for g in grids]
+                out = _read_under_grids(src, grids)
             TIMINGS.add("read", time.perf_counter() - started)
             return out
 
@@ -251,7 +253,8 @@ class ItemReader(Source):
 
 
 class _Timings:
-    """Seconds spent reading (requests + decode) and reprojecting in this process."""
+    """Seconds spent in this process: ``fetch`` (wall time of a scene's parallel reads),
+    ``read`` (requests + decode, summed over threads), ``reproject``; ``retries`` counts."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -280,32 +283,100 @@ class _Pixels:
     crs: str
 
 
-def _read_under(src, grid: PatchGrid) -> _Pixels | None:
+def _read_under_grids(src, grids: Sequence[PatchGrid]) -> list[_Pixels | None]:
+    """The native pixels of ``src`` under each grid (None where disjoint).
+
+    Windows close to each other are read together (one read of their union, when it is
+    not much larger than they are), so patches sharing tiles cost one decode and a few
+    range requests; far-apart windows are read on their own.
+    """
+    crs = src.crs.to_wkt()  # once per file: CRS conversions are slow
+    windows = [_window_under(src, crs, g) for g in grids]
+    out: list[_Pixels | None] = [None] * len(grids)
+    nodata = src.nodata or 0
+    for members in _clusters(windows):
+        union = _union([windows[k] for k in members])
+        data = src.read(1, window=union).astype(np.float32)
+        data[data == nodata] = np.nan  # no data must not blend into neighbours
+        for k in members:
+            w = windows[k]
+            r, c = w.row_off - union.row_off, w.col_off - union.col_off
+            out[k] = _Pixels(data[r:r + w.height, c:c + w.width], src.window_transform(w), crs)
+    return out
+
+
+def _window_under(src, crs: str, grid: PatchGrid) -> Window | None:
     """The window of ``src`` under ``grid`` plus a 3-pixel margin, or None if disjoint."""
-    left, bottom, right, top = _to(grid.crs, src.crs.to_string()).transform_bounds(
-        *grid.bounds, densify_pts=21)
+    left, bottom, right, top = _bounds_in(grid, crs)
     pad = 3 * max(src.res)
     w = from_bounds(left - pad, bottom - pad, right + pad, top + pad, src.transform)
     col, row = int(np.floor(w.col_off)), int(np.floor(w.row_off))
     window = Window(col, row, int(np.ceil(w.col_off + w.width)) - col,
                     int(np.ceil(w.row_off + w.height)) - row)
     try:
-        window = window.intersection(Window(0, 0, src.width, src.height))
+        return window.intersection(Window(0, 0, src.width, src.height))
     except rasterio.errors.WindowError:
         return None
-    data = src.read(1, window=window).astype(np.float32)
-    data[data == (src.nodata or 0)] = np.nan  # no data must not blend into neighbours
-    return _Pixels(data, src.window_transform(window), src.crs.to_string())
 
 
-def _to(src: str, dst: str) -> Transformer:
-    """A pyproj transformer, cached per thread (they are not thread-safe)."""
-    return _transformer(src, dst, threading.get_ident())
+@lru_cache(maxsize=1 << 16)
+def _bounds_in(grid: PatchGrid, crs: str) -> tuple[float, float, float, float]:
+    """A grid's bounds in another CRS (computed once for all the bands of a scene)."""
+    return _to(grid.crs, crs).transform_bounds(*grid.bounds, densify_pts=21)
+
+
+def _union(windows: list[Window]) -> Window:
+    col = min(w.col_off for w in windows)
+    row = min(w.row_off for w in windows)
+    return Window(col, row, max(w.col_off + w.width for w in windows) - col,
+                  max(w.row_off + w.height for w in windows) - row)
+
+
+def _clusters(windows: list[Window | None], slack: float = 2.0) -> list[list[int]]:
+    """Greedy groups of windows whose union covers at most ``slack`` x their own area."""
+    groups: list[tuple[list[int], Window, float]] = []
+    for k, w in enumerate(windows):
+        if w is None:
+            continue
+        area = w.width * w.height
+        for g, (members, union, total) in enumerate(groups):
+            merged = _union([union, w])
+            if merged.width * merged.height <= slack * (total + area):
+                groups[g] = (members + [k], merged, total + area)
+                break
+        else:
+            groups.append(([k], w, area))
+    return [members for members, _, _ in groups]
+
+
+class _LockedTransformer:
+    """A pyproj transformer shared by threads (pyproj transformers are not thread-safe)."""
+
+    def __init__(self, src: str, dst: str) -> None:
+        self._transformer = Transformer.from_crs(src, dst, always_xy=True)
+        self._lock = threading.Lock()
+
+    def transform(self, x, y):
+        with self._lock:
+            return self._transformer.transform(x, y)
+
+    def transform_bounds(self, *bounds, densify_pts: int = 21):
+        with self._lock:
+            return self._transformer.transform_bounds(*bounds, densify_pts=densify_pts)
+
+
+_transformers_lock = threading.Lock()
 
 
 @cache
-def _transformer(src: str, dst: str, thread: int) -> Transformer:
-    return Transformer.from_crs(src, dst, always_xy=True)
+def _cached_transformer(src: str, dst: str) -> _LockedTransformer:
+    return _LockedTransformer(src, dst)
+
+
+def _to(src: str, dst: str) -> _LockedTransformer:
+    """The process-wide transformer from ``src`` to ``dst`` (created once)."""
+    with _transformers_lock:
+        return _cached_transformer(src, dst)
 
 
 @cache
@@ -316,18 +387,65 @@ def _rio_crs(crs: str) -> CRS:
 def _resample_groups(layers: dict[str, _Pixels | None], grid: PatchGrid, how: str):
     """Yield (band indices, resampled DN) per group of layers sharing one native grid.
 
-    Bands of one resolution share their pixel grid, so one reprojection serves them all.
+    Bands of one resolution share their pixel grid, so one set of sample positions serves
+    them all. Nearest and bilinear are computed here from exact pixel-centre positions
+    (no per-call GDAL set-up); bilinear leaves no-data neighbours out and renormalises the
+    weights of the others, as GDAL's warper does. Cubic goes through GDAL.
     """
     groups: dict[tuple, list[str]] = {}
     for name, px in layers.items():
         if px is not None:
             groups.setdefault((px.transform, px.crs, px.data.shape), []).append(name)
     for (transform, crs, _), names in groups.items():
-        out = np.full((len(names), *grid.shape), np.nan, np.float32)
-        reproject(np.stack([layers[n].data for n in names]), out, src_transform=transform,
-                  src_crs=_rio_crs(crs), src_nodata=np.nan, dst_transform=grid.transform,
-                  dst_crs=_rio_crs(grid.crs), dst_nodata=np.nan, resampling=Resampling[how])
+        data = np.stack([layers[n].data for n in names])
+        if how == "cubic":
+            out = _gdal_resample(data, transform, crs, grid, how)
+        else:
+            col, row = ~transform * _positions(grid, crs)
+            out = (_bilinear if how == "bilinear" else _nearest)(data, col, row)
         yield [BAND_NAMES.index(n) if n in BAND_NAMES else 0 for n in names], out
+
+
+@lru_cache(maxsize=512)
+def _positions(grid: PatchGrid, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    """The grid's pixel centres in ``crs`` (computed once per grid for all scenes in it)."""
+    cols, rows = np.meshgrid(np.arange(grid.size) + 0.5, np.arange(grid.size) + 0.5)
+    return _to(grid.crs, crs).transform(*(grid.transform * (cols, rows)))
+
+
+def _nearest(data: np.ndarray, col: np.ndarray, row: np.ndarray) -> np.ndarray:
+    j, i = np.floor(col).astype(np.int64), np.floor(row).astype(np.int64)
+    inside = (i >= 0) & (i < data.shape[1]) & (j >= 0) & (j < data.shape[2])
+    out = data[:, np.clip(i, 0, data.shape[1] - 1), np.clip(j, 0, data.shape[2] - 1)]
+    out[:, ~inside] = np.nan
+    return out
+
+
+def _bilinear(data: np.ndarray, col: np.ndarray, row: np.ndarray) -> np.ndarray:
+    x, y = col - 0.5, row - 0.5  # to pixel-centre indices
+    j0, i0 = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
+    fx, fy = (x - j0).astype(np.float32), (y - i0).astype(np.float32)
+    total = np.zeros((data.shape[0], *col.shape), np.float32)
+    weight = np.zeros_like(total)
+    for di, dj, w in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx),
+                      (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):
+        i, j = i0 + di, j0 + dj
+        inside = (i >= 0) & (i < data.shape[1]) & (j >= 0) & (j < data.shape[2])
+        v = data[:, np.clip(i, 0, data.shape[1] - 1), np.clip(j, 0, data.shape[2] - 1)]
+        ok = inside & np.isfinite(v)
+        total += np.where(ok, v * w, 0)
+        weight += np.where(ok, w, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(weight > 1e-5, total / weight, np.nan).astype(np.float32)
+
+
+def _gdal_resample(data: np.ndarray, transform: Affine, crs: str, grid: PatchGrid,
+                   how: str) -> np.ndarray:
+    out = np.full((data.shape[0], *grid.shape), np.nan, np.float32)
+    reproject(data, out, src_transform=transform, src_crs=_rio_crs(crs), src_nodata=np.nan,
+              dst_transform=grid.transform, dst_crs=_rio_crs(grid.crs), dst_nodata=np.nan,
+              resampling=Resampling[how])
+    return out
 
 
 def _vsi_path(href: str) -> str:
