@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cropland.core.classes import PUBLISHED_CLASSES, get_class
 from cropland.core.indices import NdwiFormula, Variant
+from cropland.curate.config import CurateConfig
 from cropland.errors import ConfigError, UnknownClassError
 
 
@@ -113,6 +114,9 @@ class BuildConfig(_Model):
     export: ExportConfig = Field(default_factory=ExportConfig)
     output: Path = Field(Path("out"), description="Output folder of the dataset.")
     seed: int = Field(0, description="Seed of the simulator, the splits and the sampling.")
+    curate: CurateConfig | None = Field(
+        None, description="Quality thresholds of `cropland curate` (defaults when absent)."
+    )
 
     @field_validator("years")
     @classmethod
