@@ -85,3 +85,26 @@ def test_export_curated_command(dataset, tmp_path):
     assert "7 samples kept, 1 rejected by reviewers, 4 rejected automatically" in text
     assert len(list((out / "tif").rglob("*.tif"))) == 7
     assert not (out / "tif/2019/CORN/POINT_2_201906_MB_CORN.tif").exists()
+
+
+def test_build_config_carries_a_curate_section():
+    from cropland.config import parse_config
+
+    base = {"years": [2019], "points": {"synthetic_per_class": 1}}
+    assert parse_config(base).curate is None
+    cfg = parse_config({**base, "curate": {"cloud_reject": 0.3}})
+    assert cfg.curate.cloud_reject == 0.3
+    with pytest.raises(ConfigError, match="curate.cloud_reject"):
+        parse_config({**base, "curate": {"cloud_reject": 3}})
+
+
+def test_dataset_config_section_sets_the_thresholds(tmp_path):
+    from fakedata import make_dataset, standard_specs
+
+    root = make_dataset(tmp_path / "ds", standard_specs())
+    config = yaml.safe_load((root / "config.yaml").read_text())
+    config["curate"] = {"cloud_review": 0.6, "cloud_reject": 0.7}  # the 0.25 and 0.5 clouds pass
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    result = CliRunner().invoke(app, ["curate", "score", str(root)])
+    # defaults give 4 accepted, 4 review, 4 rejected; the two cloud rejections now pass
+    assert "12 samples (12 scored now): 6 accepted, 4 review, 2 rejected" in result.output

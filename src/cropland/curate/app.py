@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cropland.core.naming import IMAGE_TYPES
 from cropland.curate.catalog import Catalog
-from cropland.curate.config import CurateConfig
+from cropland.curate.config import CurateConfig, curate_config_for
 from cropland.curate.quality import pixel_masks, score_samples
 from cropland.curate.store import ConflictingRetry, NothingToUndo, Store, StoreError
 from cropland.export.geotiff import SAMPLE_BANDS, read_sample
@@ -157,10 +157,13 @@ class Review:
 def create_app(
     dataset: str | Path, db: str | Path | None = None, cfg: CurateConfig | None = None
 ) -> FastAPI:
-    """The review app of a dataset; decisions go to ``db`` (default ``DATASET/curate.sqlite``)."""
+    """The review app of a dataset; decisions go to ``db`` (default ``DATASET/curate.sqlite``).
+
+    Thresholds: ``cfg``, else the ``curate:`` section of the dataset's ``config.yaml``.
+    """
     catalog = Catalog(dataset)
     store = Store(db or catalog.root / DEFAULT_DB)
-    review = Review(catalog, store, cfg or CurateConfig())
+    review = Review(catalog, store, cfg or curate_config_for(catalog.root))
     app = FastAPI(title="cropland curate", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     app.state.review = review
     _add_error_handlers(app)

@@ -13,7 +13,8 @@ import typer
 from typer.core import TyperGroup
 
 DB_HELP = "Decision store: a SQLite file or a postgresql:// URL [default: DATASET/curate.sqlite]."
-CONFIG_HELP = "Quality thresholds: a YAML file (its curate: section, or the whole file)."
+CONFIG_HELP = ("Quality thresholds: a YAML file (its curate: section, or the whole file) "
+               "[default: the curate: section of DATASET/config.yaml].")
 
 
 class _ServeByDefault(TyperGroup):
@@ -52,10 +53,10 @@ def serve(
 ) -> None:
     """Serve the review app (scores new or changed samples first)."""
     from cropland.curate.app import serve as run_server
-    from cropland.curate.config import load_curate_config
+    from cropland.curate.config import curate_config_for
 
     typer.echo(f"review app: http://{host}:{port}/  (tokens: cropland curate token add NAME)")
-    run_server(dataset, host, port, db, load_curate_config(config))
+    run_server(dataset, host, port, db, curate_config_for(dataset, config))
 
 
 @app.command()
@@ -67,12 +68,12 @@ def score(
     """Compute the quality scores now and print how many samples each status has."""
     from cropland.curate.app import ensure_quality
     from cropland.curate.catalog import Catalog
-    from cropland.curate.config import load_curate_config
+    from cropland.curate.config import curate_config_for
     from cropland.curate.store import Store
 
     catalog = Catalog(dataset)
     store = Store(_store_location(catalog.root, db))
-    scored = ensure_quality(catalog, store, load_curate_config(config))
+    scored = ensure_quality(catalog, store, curate_config_for(dataset, config))
     statuses = [q["status"] for q in store.quality().values() if q["sample_id"] in catalog]
     counts = ", ".join(f"{statuses.count(s)} {s}" for s in ("accepted", "review", "rejected"))
     typer.echo(f"{len(catalog)} samples ({scored} scored now): {counts}")

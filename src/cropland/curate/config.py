@@ -121,3 +121,10 @@ def load_curate_config(path: str | Path | None) -> CurateConfig:
     if "years" in data or "points" in data:  # a build configuration without a curate section
         return CurateConfig()
     return parse_curate_config(data, str(path))
+
+
+def curate_config_for(dataset: str | Path, path: str | Path | None = None) -> CurateConfig:
+    """Thresholds from ``path`` if given, else from the dataset's ``config.yaml``, else defaults."""
+    if path is None and (Path(dataset) / "config.yaml").exists():
+        path = Path(dataset) / "config.yaml"
+    return load_curate_config(path)

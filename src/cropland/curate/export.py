@@ -22,7 +22,7 @@ import pandas as pd
 from cropland.core.naming import IMAGE_TYPES
 from cropland.curate.app import ensure_quality
 from cropland.curate.catalog import Catalog, Sample
-from cropland.curate.config import CurateConfig
+from cropland.curate.config import CurateConfig, curate_config_for
 from cropland.curate.store import Store
 from cropland.errors import DatasetError
 from cropland.export.layout import (
@@ -68,7 +68,8 @@ def export_curated(
         out: the folder to create; it must not exist. Written in a temporary sibling and
             renamed at the end, so ``out`` is either complete or absent.
         store: the decision store (default ``DATASET/curate.sqlite``).
-        cfg: quality thresholds for samples not scored yet.
+        cfg: quality thresholds for samples not scored yet (default: the ``curate:``
+            section of the dataset's ``config.yaml``).
         workers: processes for rendering missing PNGs.
     """
     catalog = Catalog(dataset)
@@ -77,7 +78,7 @@ def export_curated(
         raise DatasetError(f"{out} exists; choose a new folder for the curated release")
     if not isinstance(store, Store):
         store = Store(store or catalog.root / "curate.sqlite")
-    ensure_quality(catalog, store, cfg or CurateConfig())
+    ensure_quality(catalog, store, cfg or curate_config_for(catalog.root))
     quality, decisions = store.quality(), store.decisions()
     status = {sid: final_status(quality.get(sid), decisions.get(sid)) for sid in catalog.samples}
     kept = [catalog.get(sid) for sid, st in status.items() if st != "rejected"]
