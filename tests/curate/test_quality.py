@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from fakedata import (
+from curate_fakes import (
     CLOUD_BLOCK,
     NODATA_BLOCK,
     SATURATED_BLOCK,
