@@ -44,8 +44,8 @@ DOC = Path(__file__).parents[1] / "docs" / "benchmarks.md"
 SECTION = "## Training throughput"
 MONTHS = (6, 7, 8, 9, 10)
 DEFAULTS = {  # device type -> settings that keep the run short
-    "cpu": dict(batch_size=32, temporal_batch_size=8, steps=3, warmup=1, points=120, workers=2),
-    "cuda": dict(batch_size=1024, temporal_batch_size=256, steps=40, warmup=8, points=4000, workers=16),
+    "cpu": {"batch_size": 32, "temporal_batch_size": 8, "steps": 3, "warmup": 1, "points": 120, "workers": 2},
+    "cuda": {"batch_size": 1024, "temporal_batch_size": 256, "steps": 40, "warmup": 8, "points": 4000, "workers": 16},
 }
 
 

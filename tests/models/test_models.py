@@ -7,7 +7,13 @@ import torch
 import torchvision
 
 from cropland.errors import CroplandError
-from cropland.models import UnknownModelError, adapt_input_channels, create_model, is_temporal, list_models
+from cropland.models import (
+    UnknownModelError,
+    adapt_input_channels,
+    create_model,
+    is_temporal,
+    list_models,
+)
 
 PAPER_AND_STRONGER = {"resnet50", "densenet121", "efficientnet_b0", "lrcn", "cnn3d", "tempcnn", "temporal_transformer"}
 

@@ -16,7 +16,7 @@ def _where(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor
 
 def random_dihedral(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Apply one of the 8 square symmetries to each sample of ``x`` (on ``x``'s device)."""
-    flags = torch.randint(0, 2, (3, x.shape[0]), device=x.device, dtype=torch.bool, generator=generator)
+    flags = torch.randint(0, 2, (3, x.shape[0]), device=x.device, generator=generator).bool()
     if x.shape[-1] == x.shape[-2]:
         x = _where(flags[0], x.transpose(-1, -2), x)
     x = _where(flags[1], x.flip(-1), x)

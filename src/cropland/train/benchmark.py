@@ -120,7 +120,9 @@ def summarise(results: list[dict]) -> list[dict]:
         for m in METRICS:
             values = np.array([r["test"][m] for r in runs])
             row[m] = (float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else None)
-        row["epochs"] = f"{np.mean([r['epochs_run'] for r in runs]):.0f} ({runs[0]['stopped_by']})"
+        seen = np.mean([sum(h.get("items", r["items"]["training"]) for h in r["history"]) / r["items"]["training"] for r in runs])
+        row["trained_epochs"] = float(seen)
+        row["epochs"] = f"{seen:.1f} ({runs[0]['stopped_by']})"
         rows.append(row)
     return rows
 
@@ -175,8 +177,8 @@ def _report_text(rows, results, dataset, profile, device, command, figures, curv
         "# Benchmark report",
         "",
         f"- Date: {datetime.now(UTC).isoformat(timespec='seconds')}",
-        f"- Dataset: `{dataset}`; synthetic pixels: **{is_synthetic(dataset)}**; "
-        f"{len(results[0]['classes'])} classes (chance accuracy {chance:.3f})",
+        (f"- Dataset: `{dataset}`; synthetic pixels: **{is_synthetic(dataset)}**; "
+        f"{len(results[0]['classes'])} classes (chance accuracy {chance:.3f})"),
         f"- Machine: {platform.node()}, {platform.processor() or platform.machine()}, device `{device}`"
         + (f" ({torch.cuda.get_device_name(0)})" if device.startswith("cuda") else f", {torch.get_num_threads()} threads"),
         f"- Command: `{command or 'run_benchmark(...)'}`",
@@ -187,12 +189,12 @@ def _report_text(rows, results, dataset, profile, device, command, figures, curv
         "",
         "## Results (test split)",
         "",
-        "Static models classify one image; `lrcn` and `cnn3d` classify runs of three consecutive "
+        ("Static models classify one image; `lrcn` and `cnn3d` classify runs of three consecutive "
         "months (the paper's triplets); `tempcnn` and `temporal_transformer` classify the June-October "
         "series of a point-year with missing months masked. Each model is scored on its own items "
-        "(images, triplets or series). Mean +- standard deviation over seeds; macro averages.",
+        "(images, triplets or series). Mean +- standard deviation over seeds; macro averages."),
         "",
-        "| model | kind | channels | seeds | test items | accuracy | precision | recall | F1 | epochs (stop) |",
+        "| model | kind | channels | seeds | test items | accuracy | precision | recall | F1 | epochs trained (stop) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in sorted(rows, key=lambda r: (r["channels"], -r["accuracy"][0])):
@@ -201,6 +203,11 @@ def _report_text(rows, results, dataset, profile, device, command, figures, curv
             f"| {row['model']} | {kind} | {row['channels']} | {row['seeds']} | {row['items']} | "
             + " | ".join(_fmt(row[m]) for m in METRICS) + f" | {row['epochs']} |"
         )
+    short = [f"`{r['model']}` ({r['channels']})" for r in rows if r["trained_epochs"] < 2]
+    if short:
+        lines += ["", (f"**Under-trained here** (less than two passes over the training items within the time "
+                  f"budget): {', '.join(short)}. Their figures say what this machine managed, not what the "
+                  "model can do; run with the `cuda` profile or a larger `--time-budget`.")]
     lines += [
         "",
         "## The paper's table (2019 data, RGB; REFERENCE.md section 7)",
@@ -209,11 +216,11 @@ def _report_text(rows, results, dataset, profile, device, command, figures, curv
         "|---|---|---|---|---|",
         *(f"| {' | '.join(r)} |" for r in PAPER_TABLE),
         "",
-        "The paper's numbers come from real Sentinel-2 data, 2019 only, with the original code's "
+        ("The paper's numbers come from real Sentinel-2 data, 2019 only, with the original code's "
         "defects (per-class/per-year splits that let points leak across years, mismatched test "
         "predictions, a sigmoid 3D-CNN). They are not comparable with runs on other data. Here, "
         "splits come from the dataset's `splits.json` (grouped by point, every year), and every "
-        "test item is predicted exactly once and matched to its own label.",
+        "test item is predicted exactly once and matched to its own label."),
         "",
         "## Figures",
         "",

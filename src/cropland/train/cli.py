@@ -53,11 +53,11 @@ def train(
     from cropland.train.loop import train as train_model
 
     fields = yaml.safe_load(config.read_text("utf-8")) if config else {}
-    given = dict(
-        dataset=dataset, out=out, model=model, channels=channels, epochs=epochs, batch_size=batch_size, lr=lr,
-        seed=seed, device=device, temporal_mode=temporal_mode, size=size, resize=resize, patience=patience,
-        time_budget_s=time_budget, pretrained=pretrained,
-    )
+    given = {
+        "dataset": dataset, "out": out, "model": model, "channels": channels, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+        "seed": seed, "device": device, "temporal_mode": temporal_mode, "size": size, "resize": resize, "patience": patience,
+        "time_budget_s": time_budget, "pretrained": pretrained,
+    }
     fields.update({k: v for k, v in given.items() if v is not None})
     metrics = train_model(TrainConfig(**fields), resume=resume)
     _echo_metrics(metrics["test"], f"{model} test")
@@ -77,9 +77,7 @@ def evaluate(
 def benchmark(
     dataset: Path = typer.Option(..., help="Dataset folder (packed is fastest)."),
     out: Path = typer.Option(Path("benchmark"), help="Report folder."),
-    models: str = typer.Option(",".join(
-        ("resnet50", "densenet121", "efficientnet_b0", "lrcn", "cnn3d", "tempcnn", "temporal_transformer")
-    ), help="Comma-separated model names."),
+    models: str = typer.Option("resnet50,densenet121,efficientnet_b0,lrcn,cnn3d,tempcnn,temporal_transformer", help="Comma-separated model names."),
     channels: list[str] = typer.Option(["RGB"], help="Channel selection; repeat for several image types."),
     seeds: str = typer.Option(None, help="Comma-separated seeds (default: 0 on CPU, 0,1,2 on CUDA)."),
     profile: str = typer.Option("auto", help="auto, cpu (short, 32 px) or cuda (full size, 3 seeds)."),

@@ -71,7 +71,7 @@ def seed_everything(seed: int) -> None:
 
 def make_dataset(reader: Reader, split: str, meta: dict, normalization: Normalization | None):
     """The static or temporal dataset a run's ``meta`` describes."""
-    kwargs = dict(months=meta["months"], size=meta["size"], normalization=normalization)
+    kwargs = {"months": meta["months"], "size": meta["size"], "normalization": normalization}
     if meta["temporal"]:
         return TemporalDataset(reader, split, meta["channels"], mode=meta["temporal_mode"], **kwargs)
     return StaticDataset(reader, split, meta["channels"], **kwargs)

@@ -23,7 +23,13 @@ from cropland.data.datasets import Normalization
 from cropland.data.readers import center_crop, open_reader, read_png
 from cropland.errors import CroplandError, DatasetError
 from cropland.train.config import TrainConfig
-from cropland.train.loop import build_model, evaluate_split, load_tensors, make_dataset, resolve_device
+from cropland.train.loop import (
+    build_model,
+    evaluate_split,
+    load_tensors,
+    make_dataset,
+    resolve_device,
+)
 
 log = logging.getLogger(__name__)
 
