@@ -89,21 +89,32 @@ def ensure_quality(catalog: Catalog, store: Store, cfg: CurateConfig) -> int:
     return len(todo)
 
 
+def final_status(quality: dict | None, decision: dict | None) -> str:
+    """accepted / review / rejected: a reviewer's decision wins over the automatic verdict."""
+    if decision is not None:
+        return "accepted" if decision["decision"] == "accept" else "rejected"
+    return quality["status"] if quality else "review"
+
+
 class Review:
     """The review state of a dataset: catalog, quality scores and decisions."""
 
     def __init__(self, catalog: Catalog, store: Store, cfg: CurateConfig):
         self.catalog, self.store, self.cfg = catalog, store, cfg
         ensure_quality(catalog, store, cfg)
-        self.quality = store.quality()
+        self.quality = {sid: q for sid, q in store.quality().items() if sid in catalog}
         self.order = sorted(catalog.samples, key=lambda sid: catalog.get(sid).name)
         self._array = lru_cache(maxsize=64)(self._read)
         self.image = lru_cache(maxsize=4096)(self._image)
 
+    def decisions(self) -> dict[str, dict]:
+        """The current decisions on this dataset's samples."""
+        return {sid: d for sid, d in self.store.decisions().items() if sid in self.catalog}
+
     def item(self, sid: str, decisions: dict[str, dict]) -> dict[str, Any]:
         """The JSON summary of one sample."""
         s, q, d = self.catalog.get(sid), self.quality[sid], decisions.get(sid)
-        final = q["status"] if d is None else ("accepted" if d["decision"] == "accept" else "rejected")
+        final = final_status(q, d)
         return {
             "id": sid, "point_id": s.name.point_id, "year": s.name.year, "month": s.name.month,
             "province": s.name.province, "label": s.name.label, "split": s.split,
@@ -114,7 +125,7 @@ class Review:
 
     def progress(self) -> dict[str, Any]:
         """Counts of automatic statuses, decisions and what is left to review."""
-        decisions = self.store.decisions()
+        decisions = self.decisions()
         auto = [q["status"] for q in self.quality.values()]
         pending = sum(1 for sid, q in self.quality.items() if q["status"] == "review" and sid not in decisions)
         final = [self.item(sid, decisions)["status"] for sid in self.catalog.samples]
@@ -223,7 +234,7 @@ def create_app(
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> dict:
         """Samples matching the filters, by point, year and month; one page of them."""
-        decisions = store.decisions()
+        decisions = review.decisions()
         wanted = {"label": label, "year": year, "month": month, "province": province}
         items = []
         for sid in review.order:
@@ -242,7 +253,7 @@ def create_app(
     def sample(name: Reviewer, sid: PathId) -> dict:
         """One sample: summary, quality metrics, and the same point's other samples."""
         known(sid)
-        decisions = store.decisions()
+        decisions = review.decisions()
         item = review.item(sid, decisions)
         item["metrics"] = review.quality[sid]["metrics"]
         item["same_point"] = [review.item(o, decisions) for o in catalog.same_point(sid)]

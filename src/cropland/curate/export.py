@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from cropland.core.naming import IMAGE_TYPES
-from cropland.curate.app import ensure_quality
+from cropland.curate.app import ensure_quality, final_status
 from cropland.curate.catalog import Catalog, Sample
 from cropland.curate.config import CurateConfig, curate_config_for
 from cropland.curate.store import Store
@@ -48,13 +48,6 @@ class CuratedSummary:
     rejected_automatically: int
     points_kept: int
     points_dropped: int
-
-
-def final_status(quality: dict | None, decision: dict | None) -> str:
-    """accepted / review / rejected: a reviewer's decision wins over the automatic verdict."""
-    if decision is not None:
-        return "accepted" if decision["decision"] == "accept" else "rejected"
-    return quality["status"] if quality else "review"
 
 
 def export_curated(
