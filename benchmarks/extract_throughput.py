@@ -136,17 +136,15 @@ def timed(fn, servers: Servers) -> tuple[float, float, object]:
     return time.perf_counter() - t0, servers.cpu() - cpu0, result
 
 
-def pipeline(config: Path, workers: int) -> dict:
+def pipeline(config: Path, workers: int, servers: Servers) -> tuple[float, float, dict]:
+    """Extract ``config``; (seconds, server CPU seconds, timings), cluster start-up excluded."""
     cfg = load_config(config)
-    stac_module.TIMINGS.take()
-    if workers == 1:
-        summary = extract(cfg, progress=False)
-    else:
-        with extraction_executor(None, workers) as executor:
-            executor.submit(int, 0).result()  # cluster up before the clock (reported apart)
-            summary = extract(cfg, executor=executor, workers=workers, progress=False)
+    with extraction_executor(None, workers) as executor:
+        stac_module.TIMINGS.take()
+        wall, cpu, summary = timed(
+            lambda: extract(cfg, executor=executor, workers=workers, progress=False), servers)
     assert summary.complete, summary.failures
-    return {"samples": sum(summary.counts.values()), **stac_module.TIMINGS.take()}
+    return wall, cpu, {"samples": sum(summary.counts.values()), **stac_module.TIMINGS.take()}
 
 
 def per_point(points: pd.DataFrame, api_url: str, months: list[int]) -> int:
@@ -201,12 +199,12 @@ def main() -> None:
         n_scenes = sum(i["properties"]["eo:cloud_cover"] < MAX_CLOUD for i in servers.items)
         for workers in (1, 2):
             config = write_config(work, f"dask{workers}", servers.api.url, args.months)
-            wall, cpu, t = timed(lambda: pipeline(config, workers), servers)
+            wall, cpu, t = pipeline(config, workers, servers)
             rows.append((f"pipeline, {workers} worker{'s' * (workers > 1)}", t["samples"], wall, cpu))
             if workers == 1:
                 notes["http"] = (wall, t)
         local = write_config(work, "local", "", args.months, kind="local")
-        wall, _, t = timed(lambda: pipeline(local, 1), servers)
+        wall, _, t = pipeline(local, 1, servers)
         notes["local"] = (wall, t)
         wall, cpu, n = timed(lambda: per_point(points, servers.api.url, args.months), servers)
         rows.append(("per-point load (rasterio WarpedVRT per band, scene, point, month)", n, wall, cpu))

@@ -37,9 +37,17 @@ def extraction_executor(scheduler: str | None = None, workers: int = 1) -> Itera
     if scheduler is not None:
         with Client(scheduler) as client:
             log.info("extracting on the Dask scheduler %s", scheduler)
+            client.run(_warm_up)
             yield client.get_executor()
         return
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster) as client:
         log.info("extracting on a local Dask cluster of %d workers", workers)
+        client.run(_warm_up)
         yield client.get_executor()
+
+
+def _warm_up() -> None:
+    """Import the extraction code on a worker (fails early if a worker cannot)."""
+    import cropland.build.runner  # noqa: F401
+    import cropland.sources  # noqa: F401
