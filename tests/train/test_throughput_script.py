@@ -1,4 +1,4 @@
-"""The throughput benchmark runs from the source tree without rasterio (as on the GPU machine)."""
+"""The throughput benchmark runs from the source tree without rasterio or pydantic (as on the GPU machine)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import Path
 ROOT = Path(__file__).parents[2]
 
 
-def test_throughput_script_runs_without_gdal(tmp_path):
+def test_throughput_script_runs_without_gdal_or_pydantic(tmp_path):
     out = tmp_path / "figures.json"
     code = (
-        "import runpy, sys; sys.modules['rasterio'] = None; sys.modules['osgeo'] = None; "
+        "import runpy, sys; sys.modules.update(dict.fromkeys(['rasterio', 'osgeo', 'pyproj', 'pydantic'])); "
         f"sys.argv = ['train_throughput.py', '--device', 'cpu', '--models', 'cnn3d,small_cnn', '--steps', '1', "
         f"'--warmup', '0', '--points', '10', '--workers', '0', '--batch-size', '4', '--temporal-batch-size', '2', "
         f"'--no-doc', '--json', {str(out)!r}]; "
