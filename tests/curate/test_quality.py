@@ -127,3 +127,11 @@ def test_paint_rejects_unknown_defects():
     r, v = field_array(0)
     with pytest.raises(ValueError, match="unknown defect"):
         paint("smudge", r, v)
+
+
+def test_processes_give_the_same_scores(tmp_path):
+    root = make_dataset(tmp_path, standard_specs())
+    one = score_samples(iter_samples(root), CurateConfig(), progress=False)
+    two = score_samples(iter_samples(root), CurateConfig(), progress=False, workers=2)
+    assert [(q.sample_id, q.status, q.reasons, q.metrics) for q in one] == [
+        (q.sample_id, q.status, q.reasons, q.metrics) for q in two]

@@ -11,7 +11,6 @@ import pytest
 
 from cropland.curate.store import ConflictingRetry, NothingToUndo, Store, StoreError, hash_token
 
-
 POSTGRES_URL = os.environ.get("CROPLAND_TEST_POSTGRES_URL")
 
 

@@ -70,10 +70,11 @@ def fingerprint(path: Path, cfg: CurateConfig) -> str:
     return f"{stat.st_mtime_ns}-{stat.st_size}-{cfg_hash}"
 
 
-def ensure_quality(catalog: Catalog, store: Store, cfg: CurateConfig) -> int:
+def ensure_quality(catalog: Catalog, store: Store, cfg: CurateConfig, workers: int = 1) -> int:
     """Score the samples whose file or thresholds changed since last time; return how many.
 
-    Samples of the same point and year are scored together (near-duplicates compare them).
+    Samples of the same point and year are scored together (near-duplicates compare them);
+    ``workers`` processes share the work.
     """
     cached = store.quality()
     prints = {sid: fingerprint(s.path, cfg) for sid, s in catalog.samples.items()}
@@ -84,7 +85,7 @@ def ensure_quality(catalog: Catalog, store: Store, cfg: CurateConfig) -> int:
         if (s.name.point_id, s.name.year) in groups
     ]
     if todo:
-        results = score_samples(todo, cfg)
+        results = score_samples(todo, cfg, workers=workers)
         store.save_quality((q, prints[q.sample_id]) for q in results)
     return len(todo)
 

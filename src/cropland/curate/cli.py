@@ -64,6 +64,7 @@ def score(
     dataset: Path = typer.Argument(..., help="A built dataset folder (with tif/)."),
     db: str | None = typer.Option(None, help=DB_HELP),
     config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    workers: int = typer.Option(1, help="Processes reading and scoring the samples."),
 ) -> None:
     """Compute the quality scores now and print how many samples each status has."""
     from cropland.curate.app import ensure_quality
@@ -73,7 +74,7 @@ def score(
 
     catalog = Catalog(dataset)
     store = Store(_store_location(catalog.root, db))
-    scored = ensure_quality(catalog, store, curate_config_for(dataset, config))
+    scored = ensure_quality(catalog, store, curate_config_for(dataset, config), workers)
     statuses = [q["status"] for q in store.quality().values() if q["sample_id"] in catalog]
     counts = ", ".join(f"{statuses.count(s)} {s}" for s in ("accepted", "review", "rejected"))
     typer.echo(f"{len(catalog)} samples ({scored} scored now): {counts}")

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
 import warnings
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,21 +170,35 @@ def score_group(
 
 
 def score_samples(
-    samples: Iterable[tuple[SampleName, Path]], cfg: CurateConfig, progress: bool = True
+    samples: Iterable[tuple[SampleName, Path]], cfg: CurateConfig, progress: bool = True,
+    workers: int = 1,
 ) -> list[SampleQuality]:
-    """Score samples, grouped by point and year; returns one result per sample, in order."""
+    """Score samples, grouped by point and year; returns one result per sample, in order.
+
+    ``workers`` > 1 scores groups in that many processes (reading the GeoTIFFs dominates).
+    """
     groups: dict[tuple[int, int], list[tuple[SampleName, Path]]] = defaultdict(list)
     order = []
     for sample, path in samples:
         groups[(sample.point_id, sample.year)].append((sample, path))
         order.append(sample.stem)
     results: dict[str, SampleQuality] = {}
-    with Progress(disable=not progress, transient=True) as bar:
+    with Progress(disable=not progress, transient=True) as bar, _executor(workers) as pool:
         task = bar.add_task("quality scores", total=len(order))
-        for members in groups.values():
-            for result in score_group(members, cfg):
-                results[result.sample_id] = result
-            bar.advance(task, len(members))
+        members = list(groups.values())
+        for scored in pool.map(score_group, members, [cfg] * len(members)):
+            results.update((r.sample_id, r) for r in scored)
+            bar.advance(task, len(scored))
     counts = {s: sum(r.status == s for r in results.values()) for s in STATUSES}
     log.info("scored %d samples: %s", len(order), counts)
     return [results[stem] for stem in order]
+
+
+@contextmanager
+def _executor(workers: int) -> Iterator[Executor]:
+    if workers <= 1:
+        with ThreadPoolExecutor(1) as pool:  # in order, no process start-up
+            yield pool
+        return
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield pool
