@@ -37,6 +37,25 @@ def _fresh_copy(dataset: Path, work: Path) -> Path:
     return out
 
 
+class Timer:
+    """Wall time and CPU time (this process and its finished children) of a block."""
+
+    def __enter__(self) -> Timer:
+        self.wall, self.cpu = time.perf_counter(), self._cpu()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall, self.cpu = time.perf_counter() - self.wall, self._cpu() - self.cpu
+
+    @staticmethod
+    def _cpu() -> float:
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    def cells(self) -> str:
+        return f"{self.wall:.1f} s | {self.cpu:.1f} s"
+
+
 def measure(dataset: Path, workers: list[int]) -> list[str]:
     """Run the timings; return the Markdown lines of the results table."""
     rows = []
@@ -44,22 +63,21 @@ def measure(dataset: Path, workers: list[int]) -> list[str]:
         for n in workers:
             out = _fresh_copy(dataset, Path(tmp))
             cfg, splits = read_dataset_config(out), read_splits(out / SPLITS_FILE)
-            start = time.perf_counter()
-            summary = export_release(out, cfg, splits, workers=n)
-            elapsed = time.perf_counter() - start
+            with Timer() as timer:
+                summary = export_release(out, cfg, splits, workers=n)
             rows.append(f"| export, {n} worker(s) | {summary.samples} samples, "
                         f"{summary.pngs_written} PNGs, {summary.zips_written} zips | "
-                        f"{elapsed:.1f} s |")
-            start = time.perf_counter()
-            rerun = export_release(out, cfg, splits, workers=n)
+                        f"{timer.cells()} |")
+            with Timer() as timer:
+                rerun = export_release(out, cfg, splits, workers=n)
             rows.append(f"| rerun (nothing to do), {n} worker(s) | {rerun.up_to_date} up to "
-                        f"date | {time.perf_counter() - start:.1f} s |")
-        start = time.perf_counter()
-        samples = scan_dataset(out)
-        write_report(out, samples)
-        write_card(out, samples)
+                        f"date | {timer.cells()} |")
+        with Timer() as timer:
+            samples = scan_dataset(out)
+            write_report(out, samples)
+            write_card(out, samples)
         rows.append(f"| statistics: scan tags, report, charts, card | {len(samples)} samples | "
-                    f"{time.perf_counter() - start:.1f} s |")
+                    f"{timer.cells()} |")
     return rows
 
 
@@ -72,10 +90,12 @@ def write_section(rows: list[str], command: str) -> None:
         "",
         f"Machine: {machine}, Python {platform.python_version()}; "
         f"date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; command: `{command}`.",
-        "The machine was shared with other jobs: wall-clock figures are upper bounds.",
+        "The machine was shared with other jobs (load average "
+        f"{os.getloadavg()[0]:.1f} at the end): wall-clock figures are upper bounds; CPU time "
+        "(user + system, worker processes included) does not depend on the load.",
         "",
-        "| step | work | wall time |",
-        "|---|---|---:|",
+        "| step | work | wall time | CPU time |",
+        "|---|---|---:|---:|",
         *rows,
         END,
     ])
