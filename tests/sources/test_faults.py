@@ -102,7 +102,7 @@ def test_failed_tasks_are_recorded_then_retried(loopback, reference, tmp_path):
     assert_same(outputs(cfg.output), reference)
 
 
-def test_resume_after_kill_9(loopback, reference, tmp_path):
+def test_resume_after_kill_9_on_a_dask_scheduler(loopback, reference, tmp_path):
     config = write_config(loopback, tmp_path)
     manifest = tmp_path / "out" / MANIFEST_FILE
     cmd = [sys.executable, "-m", "cropland.cli", "build", "--config", str(config)]
@@ -117,7 +117,12 @@ def test_resume_after_kill_9(loopback, reference, tmp_path):
     counts = _counts(manifest)
     assert counts.get("pending"), f"the build finished before it was killed: {counts}"
     assert done > 0
-    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    from dask.distributed import LocalCluster
+
+    # resume on a Dask scheduler: `cropland build --scheduler ADDRESS`
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        subprocess.run([*cmd, "--scheduler", cluster.scheduler_address], check=True,
+                       capture_output=True, timeout=300)
     assert_same(outputs(tmp_path / "out"), reference)
 
 
