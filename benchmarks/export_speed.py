@@ -89,7 +89,8 @@ def write_section(rows: list[str], command: str) -> None:
         "## Export and statistics",
         "",
         f"Machine: {machine}, Python {platform.python_version()}; "
-        f"date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; command: `{command}`.",
+        f"date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; command: `{command}`, DATASET being "
+        "the output of `cropland demo` (64 x 64 patches, PNGs and raw zips on).",
         "The machine was shared with other jobs (load average "
         f"{os.getloadavg()[0]:.1f} at the end): wall-clock figures are upper bounds; CPU time "
         "(user + system, worker processes included) does not depend on the load.",

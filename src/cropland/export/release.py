@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -103,10 +104,6 @@ def _run_job(job: _Job, root: Path, render: RenderConfig) -> tuple[int, int]:
     return len(pngs), int(job.zip_path is not None)
 
 
-def _run_job_star(args: tuple[_Job, Path, RenderConfig]) -> tuple[int, int]:
-    return _run_job(*args)
-
-
 def _default_workers() -> int:
     return max(1, min(len(os.sched_getaffinity(0)), 8))
 
@@ -114,13 +111,13 @@ def _default_workers() -> int:
 def _results(
     jobs: list[_Job], root: Path, render: RenderConfig, workers: int
 ) -> Iterator[tuple[int, int]]:
-    args = [(job, root, render) for job in jobs]
+    run = partial(_run_job, root=root, render=render)
     if workers <= 1 or len(jobs) < POOL_MIN_SAMPLES:
-        yield from map(_run_job_star, args)
+        yield from map(run, jobs)
         return
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("spawn")  # no fork of a process with threads
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        yield from pool.map(_run_job_star, args, chunksize=16)
+        yield from pool.map(run, jobs, chunksize=16)
 
 
 def export_release(
@@ -138,7 +135,9 @@ def export_release(
         cfg: the build configuration (``export`` says what to write, ``render`` how).
         splits: the split of each point.
         overwrite: rewrite outputs that exist instead of skipping them.
-        workers: processes for rendering (default: the available cores, at most 8).
+        workers: processes for rendering (default: the available cores, at most 8). A
+            pool is used from ``POOL_MIN_SAMPLES`` samples to export on; its processes are
+            spawned, so a script calling this needs the ``if __name__ == "__main__":`` guard.
     """
     root = Path(out_dir)
     jobs, stale, samples = [], 0, 0
