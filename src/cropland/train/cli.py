@@ -101,16 +101,19 @@ def predict(
     checkpoint: Path = typer.Argument(..., help="Run folder or best.pt."),
     inputs: list[Path] = typer.Argument(None, help="Sample files or folders (.tif or .png)."),
     dataset: Path = typer.Option(None, help="Dataset folder, with --point and --year."),
+    config: Path = typer.Option(None, help="Build configuration whose source and points give --point in --year."),
     point: int = typer.Option(None),
     year: int = typer.Option(None),
     device: str = typer.Option("auto"),
 ) -> None:
-    """Predict files, folders, or one point and year of a dataset; print JSON lines."""
-    from cropland.train.predict import predict_files, predict_point
+    """Predict files, folders, or one point and year (of a dataset, or through a source); print JSON lines."""
+    from cropland.train.predict import predict_files, predict_point, predict_source
 
-    if dataset is not None:
-        if point is None or year is None:
-            raise typer.BadParameter("--dataset needs --point and --year")
+    if (dataset is not None or config is not None) and (point is None or year is None):
+        raise typer.BadParameter("--dataset and --config need --point and --year")
+    if config is not None:
+        results = predict_source(checkpoint, config, point, year, device)
+    elif dataset is not None:
         results = predict_point(checkpoint, dataset, point, year, device)
     elif inputs:
         results = predict_files(checkpoint, inputs, device)

@@ -49,11 +49,13 @@ def load_run(checkpoint: str | Path, device: str = "auto") -> tuple[torch.nn.Mod
 def read_files(paths: Sequence[Path], channels: Sequence[str]) -> np.ndarray:
     """Channels of one sample from its GeoTIFF or its PNGs (float32, reader units)."""
     tif = [p for p in paths if p.suffix.lower() in (".tif", ".tiff")]
-    if tif:
+    if tif and all(c in TIF_CHANNELS for c in channels):
         import rasterio
 
         with rasterio.open(tif[0]) as src:
             return src.read([TIF_CHANNELS.index(c) + 1 for c in channels], out_dtype="float32")
+    if tif:  # a model trained on PNGs: render them from the GeoTIFF as the export does
+        return _render_pngs(tif[0], channels)
     planes: dict[str, np.ndarray] = {}
     for path in paths:
         _, image_type = SampleName.parse(path.name)
@@ -63,6 +65,19 @@ def read_files(paths: Sequence[Path], channels: Sequence[str]) -> np.ndarray:
     missing = [c for c in channels if c not in planes]
     if missing:
         raise DatasetError(f"{paths[0]}: the model also needs {', '.join(missing)} (give those PNGs too)")
+    return np.stack([planes[c] for c in channels]).astype(np.float32) / np.float32(255)
+
+
+def _render_pngs(path: Path, channels: Sequence[str]) -> np.ndarray:
+    from cropland.config import RenderConfig
+    from cropland.export.geotiff import load_sample
+    from cropland.export.png import render_type
+
+    sample = load_sample(path).data
+    planes: dict[str, np.ndarray] = {}
+    for image_type in dict.fromkeys(channel_image_type(c) for c in channels):
+        rendered = render_type(sample, image_type, RenderConfig()).transpose(2, 0, 1)
+        planes.update(zip(png_channels(image_type), rendered, strict=False))
     return np.stack([planes[c] for c in channels]).astype(np.float32) / np.float32(255)
 
 
@@ -112,6 +127,29 @@ def predict_point(checkpoint: str | Path, dataset: str | Path, point_id: int, ye
         for i in rows
     }
     return _predict(model, meta, arrays)
+
+
+def predict_source(
+    checkpoint: str | Path, config: str | Path, point_id: int, year: int, device: str = "auto"
+) -> list[dict]:
+    """Extract the months of one point and year through a build configuration's source
+    (its points table gives the point's place), then predict them."""
+    import tempfile
+
+    from cropland.build.runner import extract, load_build_points
+    from cropland.config import load_config
+    from cropland.points.table import write_points
+
+    cfg = load_config(config)
+    points = load_build_points(cfg)
+    row = points[(points["point_id"] == point_id) & (points["year"] == year)]
+    if row.empty:
+        raise DatasetError(f"point {point_id} in {year} is not in the points of {config}")
+    with tempfile.TemporaryDirectory(prefix="cropland-predict-") as tmp:
+        table = write_points(row, Path(tmp) / "points.csv")
+        one = load_config(config, output=str(Path(tmp) / "build"), years=[year], points={"path": str(table)})
+        extract(one, progress=False)
+        return predict_files(checkpoint, [Path(tmp) / "build" / "tif"], device)
 
 
 @torch.no_grad()
