@@ -129,6 +129,7 @@ def _bar_chart(table: pd.DataFrame, x: str, title: str, horizontal: bool = False
         ax.set_xticks(positions, labels)
         ax.set_ylabel("images")
     ax.bar_label(bars, padding=2, fontsize=8)
+    ax.margins(**{"x" if horizontal else "y": 0.08})  # room for the labels
     ax.set_title(title)
     return fig
 
@@ -146,6 +147,7 @@ def charts(tables: dict[str, pd.DataFrame]) -> dict[str, Figure]:
     ipp = tables["images_per_point"]
     ax.bar_label(ax.bar(ipp["images"], ipp["points"], color="tab:blue"), padding=2, fontsize=8)
     ax.set_xticks(ipp["images"])
+    ax.margins(y=0.08)
     ax.set(title="Images per point (all years)", xlabel="images of the point", ylabel="points")
     out["images_per_point"] = fig
 
