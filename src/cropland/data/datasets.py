@@ -20,7 +20,7 @@ Images are normalised with per-channel statistics of the training split when a
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -239,8 +239,7 @@ def compute_stats(dataset: _CropDataset, chunk: int = 512) -> Normalization:
     total = np.zeros(len(channels))
     squares = np.zeros(len(channels))
     count = np.zeros(len(channels))
-    for start in range(0, len(rows), chunk):
-        block = dataset.reader.read_many(rows[start : start + chunk].tolist(), channels, dataset.size)
+    for block in read_chunks(dataset, rows, f"statistics of {dataset.split}", chunk):
         block = block.astype(np.float64) * pixel_scale(block.dtype)
         valid = ~np.isnan(block)
         total += np.where(valid, block, 0).sum(axis=(0, 2, 3))
@@ -249,6 +248,18 @@ def compute_stats(dataset: _CropDataset, chunk: int = 512) -> Normalization:
     mean = total / np.maximum(count, 1)
     std = np.sqrt(np.maximum(squares / np.maximum(count, 1) - mean**2, 0))
     return Normalization(channels, mean, np.where(std > 1e-6, std, 1.0))
+
+
+def read_chunks(dataset: _CropDataset, rows: np.ndarray, description: str, chunk: int = 512) -> Iterator[np.ndarray]:
+    """The samples ``rows`` of the dataset's reader, ``chunk`` at a time, with a progress bar."""
+    from rich.progress import Progress
+
+    with Progress(transient=True, disable=len(rows) <= chunk) as progress:
+        task = progress.add_task(description, total=len(rows))
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk].tolist()
+            yield dataset.reader.read_many(part, dataset.channels, dataset.size)
+            progress.advance(task, len(part))
 
 
 def pixel_scale(dtype: np.dtype) -> float:

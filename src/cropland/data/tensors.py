@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from cropland.data.augment import random_dihedral
-from cropland.data.datasets import Normalization, _CropDataset, pixel_scale
+from cropland.data.datasets import Normalization, _CropDataset, pixel_scale, read_chunks
 
 
 @dataclass
@@ -90,7 +90,7 @@ def load_tensors(
     unique, inverse = np.unique(rows[rows >= 0], return_inverse=True)
     table = np.full(rows.shape, -1, dtype=np.int64)
     table[rows >= 0] = inverse
-    pool_np = dataset.reader.read_many(unique.tolist(), dataset.channels, dataset.size)
+    pool_np = _read_pool(dataset, unique)
     scale = pixel_scale(pool_np.dtype)
     pool = torch.from_numpy(np.ascontiguousarray(pool_np))
     if resize is not None and pool.shape[-1] != resize:
@@ -108,6 +108,18 @@ def load_tensors(
         scale=scale,
         names=dataset.item_names(),
     )
+
+
+def _read_pool(dataset: _CropDataset, rows: np.ndarray) -> np.ndarray:
+    """Every sample of ``rows`` in one preallocated array (stored dtype kept)."""
+    pool = None
+    start = 0
+    for block in read_chunks(dataset, rows, f"load {dataset.split}"):
+        if pool is None:
+            pool = np.empty((len(rows),) + block.shape[1:], block.dtype)
+        pool[start : start + len(block)] = block
+        start += len(block)
+    return pool
 
 
 def _item_months(dataset: _CropDataset) -> np.ndarray:
