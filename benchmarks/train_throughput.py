@@ -51,6 +51,10 @@ INTRO = (
     "original Keras generator). *model only*: random tensors already on the device. A temporal item "
     "of 5 months counts 5 images; ResNet-50 and the temporal models train at 64 x 64, 3 channels."
 )
+PENDING = (
+    "CUDA (NVIDIA H200) figures: not measured yet (no GPU in the session that wrote this); run "
+    "`PYTHONPATH=src python benchmarks/train_throughput.py --device cuda` on the GPU machine."
+)
 DEFAULTS = {  # device type -> settings that keep the run short
     "cpu": {"batch_size": 32, "temporal_batch_size": 8, "steps": 3, "warmup": 1, "points": 120, "workers": 2},
     "cuda": {"batch_size": 1024, "temporal_batch_size": 256, "steps": 40, "warmup": 8, "points": 4000, "workers": 16},
@@ -231,6 +235,10 @@ def machine(device: torch.device) -> str:
     return text
 
 
+def _rate(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
 def write_section(results: list[dict], device: torch.device, command: str, note: str, doc: Path = DOC) -> None:
     """Replace this device's part of the "Training throughput" section of docs/benchmarks.md."""
     kind = device.type
@@ -239,7 +247,7 @@ def write_section(results: list[dict], device: torch.device, command: str, note:
     for model in dict.fromkeys(r["model"] for r in results):
         by_path = {r["path"]: r for r in results if r["model"] == model}
         ratio = by_path["fast"]["images_per_s"] / by_path["naive"]["images_per_s"]
-        cells = [f"{by_path[p]['images_per_s']:,.0f}" if p in by_path else "" for p in ("fast", "naive", "model only")]
+        cells = [_rate(by_path[p]["images_per_s"]) if p in by_path else "" for p in ("fast", "naive", "model only")]
         rows.append(f"| {model} | {by_path['fast']['batch']} | {' | '.join(cells)} | {ratio:.1f}x |")
     block = "\n".join([
         begin,
@@ -254,7 +262,9 @@ def write_section(results: list[dict], device: torch.device, command: str, note:
     ])
     text = doc.read_text(encoding="utf-8") if doc.exists() else "# Benchmarks\n"
     if SECTION not in text:
-        text = text.rstrip() + "\n\n" + SECTION + "\n\n" + INTRO + "\n"
+        text = text.rstrip() + "\n\n" + SECTION + "\n\n" + INTRO + "\n\n" + PENDING + "\n"
+    if kind == "cuda":
+        text = text.replace("\n" + PENDING + "\n", "")
     if begin in text:
         head, rest = text.split(begin, 1)
         text = head + block + rest.split(end, 1)[1]
