@@ -112,7 +112,7 @@ class Reader(ABC):
     def read_many(self, indices: Sequence[int], channels: Sequence[str], size: int | None) -> np.ndarray:
         """Several samples stacked, centre-cropped to ``size``; dtype as stored where possible."""
         arrays = [
-            center_crop(self.read(i, channels), size, self.expected_path(self.records[i].name))
+            center_crop(self.read_stored(i, channels), size, self.expected_path(self.records[i].name))
             for i in indices
         ]
         shapes = {a.shape for a in arrays}
@@ -121,6 +121,10 @@ class Reader(ABC):
                 f"samples in {self.root} have different sizes {sorted(shapes)}; pass a size to crop them to"
             )
         return np.stack(arrays) if arrays else np.zeros((0, len(channels), 1, 1), np.float32)
+
+    def read_stored(self, index: int, channels: Sequence[str]) -> np.ndarray:
+        """Like :meth:`read`, in the stored dtype (uint8 for PNGs)."""
+        return self.read(index, channels)
 
     def label_index(self, label: str) -> int:
         """Class index of a class folder name."""
@@ -259,25 +263,16 @@ class PngTreeReader(Reader):
         return str(self.path(SampleRecord(name, split), self.image_types[0]))
 
     def read(self, index: int, channels: Sequence[str]) -> np.ndarray:
-        return self.read_uint8(index, channels).astype(np.float32) / np.float32(255)
+        return self.read_stored(index, channels).astype(np.float32) / np.float32(255)
 
-    def read_uint8(self, index: int, channels: Sequence[str]) -> np.ndarray:
-        """Like :meth:`read` but the raw 0-255 values."""
+    def read_stored(self, index: int, channels: Sequence[str]) -> np.ndarray:
+        """The raw 0-255 values."""
         record = self.records[index]
         planes: dict[str, np.ndarray] = {}
         for image_type in dict.fromkeys(channel_image_type(c) for c in channels):
             array = read_png(self.path(record, image_type), image_type)
             planes.update(zip(png_channels(image_type), array, strict=True))
         return np.stack([planes[c] for c in channels])
-
-    def read_many(self, indices: Sequence[int], channels: Sequence[str], size: int | None) -> np.ndarray:
-        arrays = [
-            center_crop(self.read_uint8(i, channels), size, self.expected_path(self.records[i].name))
-            for i in indices
-        ]
-        if len({a.shape for a in arrays}) > 1:
-            raise DatasetError(f"PNGs in {self.root} have different sizes; pass a size to crop them to")
-        return np.stack(arrays) if arrays else np.zeros((0, len(channels), 1, 1), np.uint8)
 
 
 class PackedReader(Reader):

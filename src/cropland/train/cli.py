@@ -67,11 +67,12 @@ def evaluate(
     run: Path = typer.Argument(..., help="Run folder of `cropland train`."),
     split: str = typer.Option("test", help="training, validation or test."),
     dataset: Path = typer.Option(None, help="Another dataset with the same classes."),
+    device: str = typer.Option("auto"),
 ) -> None:
     """Evaluate a run's best checkpoint: every item of the split predicted once."""
     from cropland.train.predict import evaluate_run
 
-    _echo_metrics(evaluate_run(run, split, dataset), f"{run} {split}")
+    _echo_metrics(evaluate_run(run, split, dataset, device), f"{run} {split}")
 
 
 def benchmark(

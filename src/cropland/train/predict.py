@@ -181,12 +181,13 @@ def _result(item: str, logits: torch.Tensor, meta: dict) -> dict:
             "probabilities": dict(zip(meta["classes"], map(float, probs), strict=True))}
 
 
-def evaluate_run(run: str | Path, split: str = "test", dataset: str | Path | None = None) -> dict:
+def evaluate_run(run: str | Path, split: str = "test", dataset: str | Path | None = None, device: str = "auto") -> dict:
     """Metrics of a run's best checkpoint on a split of its dataset (or another ``dataset``)."""
     import yaml
 
     run = Path(run)
     cfg = TrainConfig(**yaml.safe_load((run / "config.yaml").read_text("utf-8")))
+    cfg = cfg.model_copy(update={"device": str(resolve_device(device))})
     if dataset is not None:
         cfg = cfg.model_copy(update={"dataset": Path(dataset)})
     model, meta = load_run(run, cfg.device)
