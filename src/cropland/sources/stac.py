@@ -401,8 +401,8 @@ def _resample_groups(layers: dict[str, _Pixels | None], grid: PatchGrid, how: st
         if how == "cubic":
             out = _gdal_resample(data, transform, crs, grid, how)
         else:
-            col, row = ~transform * _positions(grid, crs)
-            out = (_bilinear if how == "bilinear" else _nearest)(data, col, row)
+            index, weight = _plan(grid, crs, transform, data.shape[1:], how)
+            out = _apply(data, index, weight).reshape(len(names), *grid.shape)
         yield [BAND_NAMES.index(n) if n in BAND_NAMES else 0 for n in names], out
 
 
@@ -413,30 +413,45 @@ def _positions(grid: PatchGrid, crs: str) -> tuple[np.ndarray, np.ndarray]:
     return _to(grid.crs, crs).transform(*(grid.transform * (cols, rows)))
 
 
-def _nearest(data: np.ndarray, col: np.ndarray, row: np.ndarray) -> np.ndarray:
-    j, i = np.floor(col).astype(np.int64), np.floor(row).astype(np.int64)
-    inside = (i >= 0) & (i < data.shape[1]) & (j >= 0) & (j < data.shape[2])
-    out = data[:, np.clip(i, 0, data.shape[1] - 1), np.clip(j, 0, data.shape[2] - 1)]
-    out[:, ~inside] = np.nan
-    return out
+@lru_cache(maxsize=4096)
+def _plan(grid: PatchGrid, crs: str, transform: Affine, shape: tuple[int, int],
+          how: str) -> tuple[np.ndarray, np.ndarray]:
+    """Source pixels and weights of every grid pixel: ``(k, H*W)`` flat indices and weights.
+
+    ``k`` is 4 for bilinear (the four nearest pixel centres) and 1 for nearest; samples
+    outside the source get weight 0. Scenes of one tile share their pixel grid, so a plan
+    serves every scene of a job.
+    """
+    col, row = ~transform * _positions(grid, crs)
+    h, w = shape
+    if how == "nearest":
+        taps = [(np.floor(row).astype(np.int64), np.floor(col).astype(np.int64),
+                 np.ones(col.shape, np.float32))]
+    else:
+        x, y = col - 0.5, row - 0.5  # to pixel-centre indices
+        j0, i0 = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
+        fx, fy = (x - j0).astype(np.float32), (y - i0).astype(np.float32)
+        taps = [(i0, j0, (1 - fy) * (1 - fx)), (i0, j0 + 1, (1 - fy) * fx),
+                (i0 + 1, j0, fy * (1 - fx)), (i0 + 1, j0 + 1, fy * fx)]
+    index = np.empty((len(taps), col.size), np.int64)
+    weight = np.empty((len(taps), col.size), np.float32)
+    for t, (i, j, wt) in enumerate(taps):
+        inside = (i >= 0) & (i < h) & (j >= 0) & (j < w)
+        index[t] = np.where(inside, i * w + j, 0).ravel()
+        weight[t] = np.where(inside, wt, 0).ravel()
+    return index, weight
 
 
-def _bilinear(data: np.ndarray, col: np.ndarray, row: np.ndarray) -> np.ndarray:
-    x, y = col - 0.5, row - 0.5  # to pixel-centre indices
-    j0, i0 = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
-    fx, fy = (x - j0).astype(np.float32), (y - i0).astype(np.float32)
-    total = np.zeros((data.shape[0], *col.shape), np.float32)
-    weight = np.zeros_like(total)
-    for di, dj, w in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx),
-                      (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):
-        i, j = i0 + di, j0 + dj
-        inside = (i >= 0) & (i < data.shape[1]) & (j >= 0) & (j < data.shape[2])
-        v = data[:, np.clip(i, 0, data.shape[1] - 1), np.clip(j, 0, data.shape[2] - 1)]
-        ok = inside & np.isfinite(v)
-        total += np.where(ok, v * w, 0)
-        weight += np.where(ok, w, 0)
+def _apply(data: np.ndarray, index: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Weighted sums of source pixels, leaving out no data (NaN) and renormalising the
+    weights of the others, as GDAL's warper does; NaN where no weight is left."""
+    values = data.reshape(data.shape[0], -1)[:, index]  # (bands, taps, pixels)
+    ok = np.isfinite(values)
+    w = np.where(ok, weight, np.float32(0))
+    total = np.where(ok, values, np.float32(0)) * w
+    wsum = w.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(weight > 1e-5, total / weight, np.nan).astype(np.float32)
+        return np.where(wsum > 1e-5, total.sum(axis=1) / wsum, np.nan).astype(np.float32)
 
 
 def _gdal_resample(data: np.ndarray, transform: Affine, crs: str, grid: PatchGrid,
