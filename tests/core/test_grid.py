@@ -17,7 +17,7 @@ def test_grid_against_pyproj(size):
     t = grid.transform
     assert (t.a, t.e) == (10.0, -10.0) and (t.c, t.f) == pytest.approx((x - size * 5, y + size * 5))
     # the pixel containing the point: the centre of an odd grid, a corner of an even one
-    col, row = ~t * (x, y)
+    col, row = ~t @ (x, y)
     assert (col, row) == pytest.approx((size / 2, size / 2))
 
 
