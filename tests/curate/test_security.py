@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import string
+import urllib.parse
 import uuid
 
 import pytest
@@ -136,3 +139,18 @@ def test_malformed_filters_are_422(client, params):
 def test_undo_malformed(client):
     assert client.post("/api/undo", json={}).status_code == 422
     assert client.post("/api/undo", content=b"\xff\xfe", headers={"Content-Type": "application/json"}).status_code == 422
+
+
+def test_random_ids_and_queries_never_give_500(client):
+    """200 random sample ids, image kinds and filter values: always a 4xx, or a 200 list."""
+    rng = random.Random(0)
+    alphabet = string.ascii_letters + string.digits + "._-/%\\~:;'\"<>{}[]| \t\x00é"
+    for _ in range(200):
+        junk = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
+        quoted = urllib.parse.quote(junk, safe="")
+        for path in (f"/api/samples/{quoted}", f"/api/samples/{SAMPLE}/image/{quoted}",
+                     f"/api/samples/POINT_{quoted}_201906_MB_CORN/image/RGB"):
+            assert 400 <= client.get(path).status_code < 500, path
+        r = client.get("/api/samples", params={rng.choice(["label", "year", "month", "province",
+                                                           "quality", "offset"]): junk})
+        assert r.status_code in (200, 422), junk
