@@ -93,7 +93,8 @@ def write_section(rows: list[str], command: str) -> None:
         "the output of `cropland demo` (64 x 64 patches, PNGs and raw zips on).",
         "The machine was shared with other jobs (load average "
         f"{os.getloadavg()[0]:.1f} at the end): wall-clock figures are upper bounds; CPU time "
-        "(user + system, worker processes included) does not depend on the load.",
+        "(user + system, worker processes included) does not depend on the load; on idle "
+        "cores the wall time of an export approaches its CPU time divided by the workers.",
         "",
         "| step | work | wall time | CPU time |",
         "|---|---|---:|---:|",
