@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from export_fakes import SOURCE, make_composite
 from PIL import Image
 
-from cropland.config import RenderConfig
+from cropland.config import IndicesConfig, RenderConfig
 from cropland.core.naming import IMAGE_TYPES, SampleName
-from cropland.export.geotiff import read_sample
+from cropland.export.geotiff import read_sample, write_sample
 from cropland.export.layout import png_path
 from cropland.export.png import render_index, render_rgb, to_uint8, write_pngs
 
@@ -68,3 +69,12 @@ def test_write_pngs_subset_and_bad_split(tmp_path: Path, sample_tif: Path) -> No
     assert not any(p.name.endswith(".tmp") for p in tmp_path.rglob("*"))
     with pytest.raises(ValueError, match="unknown split"):
         write_pngs(sample_tif, tmp_path, "train", RenderConfig())
+
+
+def test_65_pixel_patches_give_65_pixel_pngs(tmp_path: Path) -> None:
+    composite = make_composite(size=65)
+    tif = write_sample(composite, tmp_path / f"{composite.sample.stem}.tif", IndicesConfig(),
+                       SOURCE)
+    for path in write_pngs(tif, tmp_path, "training", RenderConfig()):
+        with Image.open(path) as image:
+            assert (image.size, image.mode) == ((65, 65), "RGB")
