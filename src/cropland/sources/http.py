@@ -37,8 +37,10 @@ COG_GDAL_ENV: dict[str, str | int | bool] = {
     "GDAL_INGESTED_BYTES_AT_OPEN": 32768,  # the header of a COG in the first request
     "CPL_VSIL_CURL_CHUNK_SIZE": 65536,
     "GDAL_HTTP_MAX_RETRY": 0,  # retries are ours (retry_call), so they are counted once
-    # A failed or cut response must not stay in GDAL's process-wide /vsicurl cache (it
-    # would fail every later open of the file); each open keeps its own VSI_CACHE.
+    # A failed or cut response must not stay in GDAL's process-wide /vsicurl cache: it
+    # would fail every later open of the file, or worse, a cut header read from the cache
+    # opens as a TIFF without its georeferencing (seen in the fault tests). Each open
+    # keeps its own VSI_CACHE.
     "CPL_VSIL_CURL_NON_CACHED": "/vsicurl/",
 }
 
