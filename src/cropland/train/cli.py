@@ -30,7 +30,7 @@ def pack(
 def train(
     dataset: Path = typer.Option(..., help="Dataset folder: packed, GeoTIFF build or PNG tree."),
     out: Path = typer.Option(Path("runs/run"), help="Run folder."),
-    model: str = typer.Option("resnet50", help="Model name (see `cropland train --list-models`)."),
+    model: str = typer.Option("resnet50", help="resnet50, densenet121, efficientnet_b0, small_cnn, lrcn, cnn3d, tempcnn, temporal_transformer."),
     channels: str = typer.Option("RGB", help="RGB, an index, bands, all, or a comma list of channels."),
     epochs: int = typer.Option(20),
     batch_size: int = typer.Option(64),
