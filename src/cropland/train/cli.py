@@ -28,20 +28,24 @@ def pack(
 
 
 def train(
-    dataset: Path = typer.Option(..., help="Dataset folder: packed, GeoTIFF build or PNG tree."),
-    out: Path = typer.Option(Path("runs/run"), help="Run folder."),
-    model: str = typer.Option("resnet50", help="resnet50, densenet121, efficientnet_b0, small_cnn, lrcn, cnn3d, tempcnn, temporal_transformer."),
-    channels: str = typer.Option("RGB", help="RGB, an index, bands, all, or a comma list of channels."),
-    epochs: int = typer.Option(20),
-    batch_size: int = typer.Option(64),
-    lr: float = typer.Option(1e-3),
-    seed: int = typer.Option(0),
-    device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1 ..."),
-    temporal_mode: str = typer.Option("auto", help="auto, triplet or series (temporal models)."),
+    dataset: Path = typer.Option(None, help="Dataset folder: packed, GeoTIFF build or PNG tree."),
+    out: Path = typer.Option(None, help="Run folder [runs/run]."),
+    model: str = typer.Option(
+        None, help="resnet50 (default), densenet121, efficientnet_b0, small_cnn, lrcn, cnn3d, tempcnn, "
+        "temporal_transformer."
+    ),
+    channels: str = typer.Option(None, help="RGB (default), an index, bands, all, or a comma list."),
+    source: str = typer.Option(None, help="auto (default), packed, tif or png."),
+    epochs: int = typer.Option(None, help="[20]"),
+    batch_size: int = typer.Option(None, help="[64]"),
+    lr: float = typer.Option(None, help="AdamW learning rate [0.001]."),
+    seed: int = typer.Option(None, help="[0]"),
+    device: str = typer.Option(None, help="auto (default), cpu, cuda, cuda:1 ..."),
+    temporal_mode: str = typer.Option(None, help="auto (default), triplet or series (temporal models)."),
     size: int = typer.Option(None, help="Centre-crop images to this size."),
     resize: int = typer.Option(None, help="Average images down to this size."),
     patience: int = typer.Option(None, help="Early stopping patience (epochs)."),
-    time_budget: float = typer.Option(None, help="Stop after the epoch that passes this many seconds."),
+    time_budget: float = typer.Option(None, help="Stop once this many seconds of training are spent."),
     pretrained: Path = typer.Option(None, help="Local ImageNet state_dict (torchvision backbones)."),
     config: Path = typer.Option(None, help="YAML of TrainConfig fields; options given here win."),
     resume: bool = typer.Option(False, help="Continue the run in --out from its last.pt."),
@@ -54,13 +58,16 @@ def train(
 
     fields = yaml.safe_load(config.read_text("utf-8")) if config else {}
     given = {
-        "dataset": dataset, "out": out, "model": model, "channels": channels, "epochs": epochs, "batch_size": batch_size, "lr": lr,
-        "seed": seed, "device": device, "temporal_mode": temporal_mode, "size": size, "resize": resize, "patience": patience,
-        "time_budget_s": time_budget, "pretrained": pretrained,
+        "dataset": dataset, "out": out, "model": model, "channels": channels, "source": source, "epochs": epochs,
+        "batch_size": batch_size, "lr": lr, "seed": seed, "device": device, "temporal_mode": temporal_mode,
+        "size": size, "resize": resize, "patience": patience, "time_budget_s": time_budget, "pretrained": pretrained,
     }
     fields.update({k: v for k, v in given.items() if v is not None})
-    metrics = train_model(TrainConfig(**fields), resume=resume)
-    _echo_metrics(metrics["test"], f"{model} test")
+    if "dataset" not in fields:
+        raise typer.BadParameter("give --dataset (or dataset: in --config)")
+    cfg = TrainConfig(**fields)
+    metrics = train_model(cfg, resume=resume)
+    _echo_metrics(metrics["test"], f"{cfg.model} test")
 
 
 def evaluate(
