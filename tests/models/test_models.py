@@ -59,6 +59,8 @@ def test_pretrained_weights_come_from_a_local_file(tmp_path):
     assert model.fc.out_features == 10
     with pytest.raises(CroplandError, match="not found"):
         create_model("resnet50", 3, 10, pretrained=tmp_path / "missing.pth")
+    with pytest.raises(CroplandError, match="lrcn does not take pretrained"):
+        create_model("lrcn", 3, 10, pretrained=path)
 
 
 def test_cnn3d_is_the_papers_size_and_outputs_logits():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -63,4 +64,11 @@ def create_model(name: str, in_channels: int, num_classes: int, **kwargs) -> nn.
     """Build a registered model for ``in_channels`` inputs and ``num_classes`` logits."""
     if in_channels < 1 or num_classes < 2:
         raise CroplandError(f"a model needs >= 1 input channel and >= 2 classes, got {in_channels}, {num_classes}")
-    return get_entry(name).build(in_channels=in_channels, num_classes=num_classes, **kwargs)
+    entry = get_entry(name)
+    accepted = set(inspect.signature(entry.build).parameters) - {"in_channels", "num_classes"}
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise CroplandError(
+            f"model {name} does not take {', '.join(unknown)}; it takes {', '.join(sorted(accepted)) or 'no options'}"
+        )
+    return entry.build(in_channels=in_channels, num_classes=num_classes, **kwargs)

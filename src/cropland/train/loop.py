@@ -25,7 +25,7 @@ import yaml
 from torch import nn
 
 from cropland.data.datasets import Normalization, StaticDataset, TemporalDataset, compute_stats
-from cropland.data.readers import Reader, open_reader
+from cropland.data.readers import Reader, open_reader, selected_channels
 from cropland.data.tensors import Batch, TensorSplit, load_tensors
 from cropland.errors import CroplandError
 from cropland.io import atomic_path, write_text_atomic
@@ -91,7 +91,7 @@ def prepare_data(cfg: TrainConfig, device: torch.device) -> PreparedData:
         "classes": list(reader.classes),
         "source": type(reader).__name__,
     }
-    meta["channels"] = list(make_dataset(reader, "training", {**meta, "channels": cfg.channels}, None).channels)
+    meta["channels"] = list(selected_channels(reader, cfg.channels))
     train_ds = make_dataset(reader, "training", meta, None)
     normalization = compute_stats(train_ds)
     meta["normalization"] = normalization.to_dict()
