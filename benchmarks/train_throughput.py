@@ -17,6 +17,13 @@ Usage::
 
     PYTHONPATH=src python benchmarks/train_throughput.py --device cpu
     PYTHONPATH=src python benchmarks/train_throughput.py --device cuda
+
+On a borrowed GPU machine whose files come back through ``$OUT`` (about 2-4 minutes)::
+
+    cp docs/benchmarks.md $OUT/ && PYTHONUNBUFFERED=1 PYTHONPATH=src python3 \
+        benchmarks/train_throughput.py --device cuda --doc $OUT/benchmarks.md --json $OUT/cuda.json
+
+then copy the ``train_throughput:cuda`` block of ``$OUT/benchmarks.md`` into docs/benchmarks.md.
 """
 
 from __future__ import annotations
