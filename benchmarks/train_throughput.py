@@ -195,7 +195,7 @@ def device_split(images, labels, rows, device, temporal: bool) -> TensorSplit:
     pool = torch.from_numpy(images[:, :, :64, :64].copy()).to(device)
     if temporal:
         index = torch.from_numpy(rows).to(device)
-        item_labels = torch.from_numpy(labels[rows[:, 0]]).to(device)
+        item_labels = torch.from_numpy(labels[rows.max(axis=1)]).to(device)
     else:
         index = torch.arange(len(images), device=device)
         item_labels = torch.from_numpy(labels).to(device)
