@@ -46,8 +46,8 @@ def plot_learning_curves(results: list[dict], path: Path) -> Path:
         runs = [r["history"] for r in results if r["model"] == model]
         length = min(len(h) for h in runs)
         epochs = np.arange(1, length + 1)
-        left.plot(epochs, np.mean([[e["train_loss"] for e in h[:length]] for h in runs], axis=0), label=model)
-        right.plot(epochs, np.mean([[e["val_accuracy"] for e in h[:length]] for h in runs], axis=0), label=model)
+        left.plot(epochs, np.mean([[e["train_loss"] for e in h[:length]] for h in runs], axis=0), label=model, marker="o", markersize=3)
+        right.plot(epochs, np.mean([[e["val_accuracy"] for e in h[:length]] for h in runs], axis=0), label=model, marker="o", markersize=3)
     left.set(xlabel="epoch", ylabel="training loss", title="training loss")
     right.set(xlabel="epoch", ylabel="accuracy", title="validation accuracy", ylim=(0, 1))
     right.legend(fontsize=8)
