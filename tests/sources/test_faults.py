@@ -115,6 +115,7 @@ def test_resume_after_kill_9_on_a_dask_scheduler(loopback, reference, tmp_path):
     finally:
         loopback.faults(0)
     counts = _counts(manifest)
+    assert not counts.get("failed"), _failures(manifest)
     assert counts.get("pending"), f"the build finished before it was killed: {counts}"
     assert done > 0
     from dask.distributed import LocalCluster
@@ -143,3 +144,8 @@ def _counts(manifest: Path) -> dict[str, int]:
             return dict(db.execute("SELECT status, count(*) FROM tasks GROUP BY status").fetchall())
     except sqlite3.OperationalError:
         return {}
+
+
+def _failures(manifest: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(f"file:{manifest}?mode=ro", uri=True, timeout=5) as db:
+        return db.execute("SELECT task_id, reason FROM tasks WHERE status = 'failed'").fetchall()

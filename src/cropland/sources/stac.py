@@ -47,7 +47,7 @@ from cropland.core.bands import BAND_NAMES
 from cropland.core.grid import PatchGrid
 from cropland.errors import ConfigError
 from cropland.sources.base import Level, Scene, ScenePatches, Source, SourceOptions, register_source
-from cropland.sources.http import COG_GDAL_ENV, host_slot, retry_call
+from cropland.sources.http import COG_GDAL_ENV, TransientError, host_slot, retry_call
 from cropland.sources.masks import qa60_masks, scl_masks, to_reflectance
 
 log = logging.getLogger(__name__)
@@ -290,6 +290,8 @@ def _read_under_grids(src, grids: Sequence[PatchGrid]) -> list[_Pixels | None]:
     not much larger than they are), so patches sharing tiles cost one decode and a few
     range requests; far-apart windows are read on their own.
     """
+    if src.crs is None:  # a header cut short by the network parses as a bare TIFF
+        raise TransientError(f"{src.name}: no CRS in the file header (incomplete read?)")
     crs = src.crs.to_wkt()  # once per file: CRS conversions are slow
     windows = [_window_under(src, crs, g) for g in grids]
     out: list[_Pixels | None] = [None] * len(grids)
