@@ -23,8 +23,9 @@ def extraction_executor(scheduler: str | None = None, workers: int = 1) -> Itera
     """An executor for extraction jobs, closed on exit.
 
     ``scheduler`` (``tcp://host:8786``) connects to a running Dask scheduler; otherwise
-    ``workers > 1`` starts a local Dask cluster of single-threaded worker processes, and
-    ``workers <= 1`` yields ``None`` (jobs run in this process).
+    ``workers > 1`` starts a local Dask cluster of single-threaded worker processes (a
+    process pool when Dask is not installed), and ``workers <= 1`` yields ``None`` (jobs
+    run in this process).
     """
     if scheduler is None and workers <= 1:
         yield None
@@ -32,8 +33,13 @@ def extraction_executor(scheduler: str | None = None, workers: int = 1) -> Itera
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
-        raise ConfigError("--scheduler and --workers > 1 need dask.distributed: "
-                          "pip install 'cropland[stac]'") from None
+        if scheduler is not None:
+            raise ConfigError("--scheduler needs dask.distributed: pip install 'cropland[stac]'"
+                              ) from None
+        log.warning("dask.distributed is not installed (pip install 'cropland[stac]'): "
+                    "extracting on a local process pool instead")
+        yield None  # the runner makes a process pool of `workers`
+        return
     if scheduler is not None:
         with Client(scheduler) as client:
             log.info("extracting on the Dask scheduler %s", scheduler)
