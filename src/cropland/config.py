@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cropland.configfile import read_mapping, validate
 from cropland.core.classes import PUBLISHED_CLASSES, get_class
 from cropland.core.indices import NdwiFormula, Variant
 from cropland.curate.config import CurateConfig
@@ -174,29 +175,13 @@ class BuildConfig(_Model):
 
 def parse_config(data: dict[str, Any], base: Path = Path("."), origin: str = "config") -> BuildConfig:
     """Validate a configuration mapping; errors name each field and what is wrong with it."""
-    try:
-        cfg = BuildConfig.model_validate(data)
-    except ValidationError as e:
-        lines = [
-            f"  {'.'.join(str(p) for p in err['loc']) or '(top level)'}: "
-            f"{err['msg'].removeprefix('Value error, ')}"
-            for err in e.errors()
-        ]
-        raise ConfigError(f"{origin} is invalid:\n" + "\n".join(lines)) from None
-    return cfg.resolve_paths(base)
+    return validate(BuildConfig, data, origin).resolve_paths(base)
 
 
 def load_config(path: str | Path, **overrides: Any) -> BuildConfig:
     """Read a YAML configuration file; ``overrides`` replace top-level fields."""
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path} is not valid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping of fields, see configs/demo.yaml")
+    data = read_mapping(path, "`cropland demo --show-config`")
     data.update({k: v for k, v in overrides.items() if v is not None})
     return parse_config(data, path.parent, str(path))
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cropland.errors import ConfigError
+from cropland.configfile import read_mapping, validate
 
 
 class CurateConfig(BaseModel):
@@ -89,15 +88,7 @@ class CurateConfig(BaseModel):
 
 def parse_curate_config(data: dict | None, origin: str = "curate config") -> CurateConfig:
     """Validate a mapping (a ``curate:`` section); errors name the field and the problem."""
-    try:
-        return CurateConfig.model_validate(data or {})
-    except ValidationError as e:
-        lines = [
-            f"  {'.'.join(str(p) for p in err['loc']) or '(top level)'}: "
-            f"{err['msg'].removeprefix('Value error, ')}"
-            for err in e.errors()
-        ]
-        raise ConfigError(f"{origin} is invalid:\n" + "\n".join(lines)) from None
+    return validate(CurateConfig, data or {}, origin)
 
 
 def load_curate_config(path: str | Path | None) -> CurateConfig:
@@ -108,14 +99,7 @@ def load_curate_config(path: str | Path | None) -> CurateConfig:
     if path is None:
         return CurateConfig()
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"curate config {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path} is not valid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping of thresholds (see cropland.curate.config)")
+    data = read_mapping(path, "the fields of cropland.curate.config.CurateConfig")
     if "curate" in data:
         return parse_curate_config(data["curate"], f"{path} (curate:)")
     if "years" in data or "points" in data:  # a build configuration without a curate section

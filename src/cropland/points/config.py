@@ -10,12 +10,12 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cropland.configfile import read_mapping, validate
 from cropland.core.classes import PUBLISHED_CLASSES, get_class
 from cropland.core.provinces import PROVINCES
-from cropland.errors import ConfigError, UnknownClassError
+from cropland.errors import UnknownClassError
 
 
 class _Model(BaseModel):
@@ -159,14 +159,7 @@ def spacing_cell_pixels(min_spacing_m: float, res: float) -> int:
 def load_sample_config(path: str | Path, **overrides: Any) -> SampleConfig:
     """Read a sampling configuration; ``overrides`` replace top-level fields."""
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path} is not valid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping, see configs/points-sample-example.yaml")
+    data = read_mapping(path, "configs/points-sample-example.yaml")
     data.update({k: v for k, v in overrides.items() if v is not None})
     return parse_sample_config(data, path.parent, str(path))
 
@@ -175,13 +168,4 @@ def parse_sample_config(
     data: dict[str, Any], base: Path = Path("."), origin: str = "config"
 ) -> SampleConfig:
     """Validate a mapping; errors name each field and what is wrong with it."""
-    try:
-        cfg = SampleConfig.model_validate(data)
-    except ValidationError as e:
-        lines = [
-            f"  {'.'.join(str(p) for p in err['loc']) or '(top level)'}: "
-            f"{err['msg'].removeprefix('Value error, ')}"
-            for err in e.errors()
-        ]
-        raise ConfigError(f"{origin} is invalid:\n" + "\n".join(lines)) from None
-    return cfg.resolve_paths(base)
+    return validate(SampleConfig, data, origin).resolve_paths(base)
