@@ -98,7 +98,7 @@ def label(
 ) -> None:
     """Label points for each year: centre class, window majority, rotation flags."""
     from cropland.errors import ConfigError
-    from cropland.io import atomic_path
+    from cropland.io import write_table
     from cropland.points.aci import open_aci
     from cropland.points.config import LabelRule
     from cropland.points.labels import label_points, to_points_table
@@ -121,11 +121,7 @@ def label(
         for rs in readers.values():
             for r in rs:
                 r.close()
-    with atomic_path(output) as tmp:
-        if output.suffix == ".parquet":
-            labels.to_parquet(tmp, index=False)
-        else:
-            labels.to_csv(tmp, index=False)
+    write_table(labels, output)
     if points_output is not None:
         write_points(to_points_table(labels, table), points_output)
     labelled = labels["aci_code"].notna()

@@ -32,7 +32,7 @@ from cropland.core.classes import CropClass, get_class
 from cropland.core.naming import SampleName
 from cropland.core.provinces import PROVINCES
 from cropland.errors import CroplandError, PointsError
-from cropland.io import atomic_path
+from cropland.io import atomic_path, write_table
 from cropland.points.provinces import DEFAULT_TOLERANCE_KM, locate
 from cropland.points.table import validate_points
 
@@ -316,11 +316,4 @@ def read_months(path: str | Path) -> pd.DataFrame:
 
 def write_months(months: pd.DataFrame, path: str | Path) -> Path:
     """Write a months table (``.csv`` or ``.parquet``) atomically."""
-    path = Path(path)
-    months = months.astype({"available": "boolean"})
-    with atomic_path(path) as tmp:
-        if path.suffix == ".parquet":
-            months.to_parquet(tmp, index=False)
-        else:
-            months.to_csv(tmp, index=False)
-    return path
+    return write_table(months.astype({"available": "boolean"}), path)

@@ -25,7 +25,7 @@ import pandas as pd
 from cropland.core.classes import get_class
 from cropland.core.provinces import PROVINCES
 from cropland.errors import PointsError, UnknownClassError
-from cropland.io import atomic_path
+from cropland.io import write_table
 
 COLUMNS: dict[str, str] = {
     "point_id": "int64",
@@ -84,11 +84,4 @@ def read_points(path: str | Path) -> pd.DataFrame:
 
 def write_points(df: pd.DataFrame, path: str | Path) -> Path:
     """Validate and write a points table atomically."""
-    df = validate_points(df)
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        if path.suffix == ".parquet":
-            df.to_parquet(tmp, index=False)
-        else:
-            df.to_csv(tmp, index=False)
-    return path
+    return write_table(validate_points(df), path)
