@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +48,11 @@ from cropland.core.grid import PatchGrid
 from cropland.points.table import write_points
 from cropland.sources import stac as stac_module
 from cropland.sources.loopback import (
-    EARTH_SEARCH_KEYS, free_port, item_dict, simulator_items, start_stac_api,
+    EARTH_SEARCH_KEYS,
+    free_port,
+    item_dict,
+    simulator_items,
+    start_stac_api,
 )
 from cropland.sources.masks import scl_masks, to_reflectance
 from cropland.sources.simulator import SimulatorSource
@@ -222,7 +226,7 @@ def write_section(rows, notes, args, n_scenes: int) -> None:
              f"(shared with other jobs: load average {os.getloadavg()[1]:.1f} over the last 5 "
              f"minutes, so figures vary by tens of percent between runs), Python "
              f"{platform.python_version()}, GDAL {rasterio.__gdal_version__}. "
-             f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.",
+             f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
              f"Command: `.venv/bin/python benchmarks/extract_throughput.py --points {args.points} "
              f"--months {' '.join(map(str, args.months))}`", "",
              f"{args.points} points in one ~6 x 6 km area share every scene; {n_scenes} scenes "

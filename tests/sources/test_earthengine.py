@@ -68,7 +68,7 @@ class FakeEE(types.ModuleType):
     def _factory(self, name):
         return lambda *a, **k: Expr(f"{name}({_args(a, k, self)})", self)
 
-    def Initialize(self, **kwargs):  # noqa: N802 (the ee API's name)
+    def Initialize(self, **kwargs):
         self.init_calls.append(kwargs)
 
     def info(self, text: str):

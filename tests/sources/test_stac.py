@@ -12,21 +12,20 @@ Tolerance: 1e-4 reflectance (one DN) for every band, 10, 20 and 60 m alike.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 import rasterio
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import Resampling, reproject
+from s2_loopback import BOX, box_points
 
 from cropland.core.bands import BAND_NAMES, BY_NAME
 from cropland.core.grid import PatchGrid
 from cropland.sources.loopback import EARTH_SEARCH_KEYS
 from cropland.sources.simulator import SimulatorSource
 from cropland.sources.stac import SasSigner, StacOptions, StacSource, dn_offset
-
-from s2_loopback import BOX, box_points
 
 TOLERANCE = 1e-4
 JUNE_2019 = (datetime(2019, 6, 1), datetime(2019, 7, 1))
@@ -193,7 +192,7 @@ def test_planetary_computer_signing_and_renewal(loopback, tmp_path):
     sas.mkdir(exist_ok=True)
 
     def publish(token, minutes):
-        expiry = datetime.now(timezone.utc) + timedelta(minutes=minutes)
+        expiry = datetime.now(UTC) + timedelta(minutes=minutes)
         (sas / "sentinel-2-l2a").write_text(json.dumps(
             {"token": token, "msft:expiry": expiry.strftime("%Y-%m-%dT%H:%M:%SZ")}))
 

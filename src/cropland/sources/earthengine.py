@@ -106,7 +106,7 @@ class EarthEngineSource(Source):
                 .filterDate(start.isoformat(), end.isoformat())
                 .filter(ee.Filter.lt("CLOUDY_PIXEL_PERCENTAGE", max_cloud)))
 
-    def search(self, bbox, start, end, max_cloud):  # noqa: D102 (documented in Source)
+    def search(self, bbox, start, end, max_cloud):
         images = self.collection(bbox, start, end, max_cloud)
         ids = self._call(lambda: images.aggregate_array("system:index").getInfo(), "list images")
         if not ids:
@@ -170,7 +170,7 @@ class EarthEngineSource(Source):
         return ee.ImageCollection(ee.Join.saveFirst("cloud_probability").apply(
             images, probabilities, same))
 
-    def read(self, scene: Scene, grids: Sequence[PatchGrid]) -> ScenePatches:  # noqa: D102
+    def read(self, scene: Scene, grids: Sequence[PatchGrid]) -> ScenePatches:
         image = self.composite(scene)
         workers = min(self.options.max_concurrent_requests, max(1, len(grids)))
         with ThreadPoolExecutor(workers) as pool:

@@ -95,7 +95,7 @@ def retry_call(
     while True:
         try:
             return fn()
-        except Exception as e:  # noqa: BLE001 (classified below)
+        except Exception as e:
             delay = next(delays, None) if is_transient(e) else None
             if delay is None:
                 raise

@@ -58,7 +58,7 @@ class LocalSource(ItemReader):
         items = _catalogue_items(path) if path.is_file() else _folder_items(path)
         return [s for item in items if (s := self.scene_of(item)) is not None]
 
-    def search(self, bbox, start, end, max_cloud):  # noqa: D102 (documented in Source)
+    def search(self, bbox, start, end, max_cloud):
         west, south, east, north = bbox
         hits = [s for s in self.scenes
                 if not (s.bbox[2] < west or s.bbox[0] > east or s.bbox[3] < south or s.bbox[1] > north)

@@ -83,10 +83,10 @@ class _RangeHandler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # quiet
         pass
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._serve(body=False)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._serve(body=True)
 
     def _serve(self, body: bool) -> None:
@@ -151,13 +151,13 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._forward()
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._forward()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._forward()
 
     def _forward(self) -> None:
@@ -294,9 +294,9 @@ def write_cog(path: Path, array: np.ndarray, transform, crs: str, blocksize: int
     import rasterio
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    profile = dict(driver="COG", width=array.shape[1], height=array.shape[0], count=1,
-                   dtype=array.dtype, crs=crs, transform=transform, nodata=0,
-                   compress="DEFLATE", blocksize=blocksize, overviews="NONE")
+    profile = {"driver": "COG", "width": array.shape[1], "height": array.shape[0], "count": 1,
+               "dtype": array.dtype, "crs": crs, "transform": transform, "nodata": 0,
+               "compress": "DEFLATE", "blocksize": blocksize, "overviews": "NONE"}
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(array, 1)
 

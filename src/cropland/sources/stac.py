@@ -30,7 +30,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import cache, lru_cache
 from typing import Any, Literal
 
@@ -194,7 +194,7 @@ class ItemReader(Source):
         return start <= scene.datetime < end and scene.cloud_cover < max_cloud
 
     # -- pixels --------------------------------------------------------------------------
-    def read(self, scene: Scene, grids: Sequence[PatchGrid]) -> ScenePatches:  # noqa: D102
+    def read(self, scene: Scene, grids: Sequence[PatchGrid]) -> ScenePatches:
         hrefs: dict[str, str] = scene.properties["assets"]
         names = list(BAND_NAMES) + ([self._mask_layer] if self._mask_layer else [])
         started = time.perf_counter()
@@ -474,7 +474,7 @@ def _vsi_path(href: str) -> str:
 
 
 def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 class SasSigner:
@@ -495,7 +495,7 @@ class SasSigner:
     def token(self, collection: str) -> str:
         with self._lock:
             cached = self._tokens.get(collection)
-            if cached and cached[1] - self.margin > datetime.now(timezone.utc):
+            if cached and cached[1] - self.margin > datetime.now(UTC):
                 return cached[0]
             token, expiry = retry_call(lambda: self._fetch(collection), "SAS token",
                                        attempts=self.retries)
@@ -555,7 +555,7 @@ class StacSource(ItemReader):
                                       f"open {self.url}", attempts=self.options.retries)
         return self._client
 
-    def search(self, bbox, start, end, max_cloud):  # noqa: D102 (documented in Source)
+    def search(self, bbox, start, end, max_cloud):
         items = retry_call(lambda: self._search_items(bbox, start, end, max_cloud),
                            f"search {self.url}", attempts=self.options.retries)
         scenes = [s for item in items if (s := self.scene_of(item)) is not None]
@@ -567,19 +567,19 @@ class StacSource(ItemReader):
 
         client = self.client()
         last = end - timedelta(seconds=1)
-        kwargs: dict[str, Any] = dict(
-            collections=[self.collection], bbox=list(bbox), limit=self.options.page_size,
-            datetime=f"{start:%Y-%m-%dT%H:%M:%SZ}/{last:%Y-%m-%dT%H:%M:%SZ}")
+        kwargs: dict[str, Any] = {
+            "collections": [self.collection], "bbox": list(bbox), "limit": self.options.page_size,
+            "datetime": f"{start:%Y-%m-%dT%H:%M:%SZ}/{last:%Y-%m-%dT%H:%M:%SZ}"}
         if client.conforms_to(ConformanceClasses.QUERY):  # else filtered here, after search
             kwargs["query"] = {self.options.cloud_property: {"lt": max_cloud}}
         with host_slot(self.url, self.options.max_connections_per_host):
             return list(client.search(**kwargs).items_as_dicts())
 
-    def gdal_path(self, href: str, scene: Scene) -> str:  # noqa: D102
+    def gdal_path(self, href: str, scene: Scene) -> str:
         if self.signer is not None:
             href = self.signer.sign(href, scene.properties.get("collection") or self.collection)
         return _vsi_path(href)
 
-    def on_read_error(self, href: str, error: BaseException) -> None:  # noqa: D102
+    def on_read_error(self, href: str, error: BaseException) -> None:
         if self.signer is not None and "403" in str(error):
             self.signer.forget()
