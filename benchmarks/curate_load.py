@@ -13,10 +13,7 @@ exactly once. Writes its section of ``docs/benchmarks.md``.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import random
-import re
 import socket
 import subprocess
 import sys
@@ -25,13 +22,15 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from _doc import provenance, write_section  # noqa: E402
+
 SECTION = "## Curation app under load"
 
 
@@ -142,30 +141,6 @@ def fake_dataset(root: Path) -> Path:
     return make_dataset(root, specs)
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) this benchmark's section of docs/benchmarks.md."""
-    path = ROOT / "docs" / "benchmarks.md"
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(SECTION) + r"\n.*?(?=\n## |\Z)", re.DOTALL)
-    if SECTION in old:
-        new = pattern.sub(lambda _: text.rstrip("\n") + "\n", old)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    from cropland.io import write_text_atomic
-
-    write_text_atomic(path, new.rstrip("\n") + "\n")
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        model = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text()).group(1)
-        cpu = model.strip()
-    except (OSError, AttributeError):
-        pass
-    return f"{cpu}, {os.cpu_count()} CPUs (shared), Python {platform.python_version()}, SQLite store"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", type=Path, help="a built dataset (default: 40 fake samples)")
@@ -211,10 +186,9 @@ def main() -> None:
     if not args.no_write:
         command = "python benchmarks/curate_load.py" + (f" --dataset {args.dataset}" if args.dataset else "")
         write_section(
+            "curate_load",
             f"{SECTION}\n\n"
-            f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n"
-            f"- Machine: {machine()}\n"
-            f"- Command: `{command}`\n"
+            f"- {provenance(command)} SQLite store.\n"
             f"- Setup: `cropland curate serve` (uvicorn, one process) on loopback, on "
             f"{len(sample_ids)} samples; each reviewer is a thread (in one client process on the "
             f"same machine) with its own keep-alive HTTP connection and token; "

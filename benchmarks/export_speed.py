@@ -10,22 +10,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
+import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from cropland.card import write_card
 from cropland.export.layout import CONFIG_FILE, SPLITS_FILE
 from cropland.export.release import export_release, read_dataset_config
-from cropland.io import write_text_atomic
 from cropland.split import read_splits
 from cropland.stats import scan_dataset, write_report
 
-DOC = Path(__file__).parents[1] / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- export_speed:begin -->", "<!-- export_speed:end -->"
+sys.path.insert(0, str(Path(__file__).parent))
+from _doc import provenance, write_section  # noqa: E402
 
 
 def _fresh_copy(dataset: Path, work: Path) -> Path:
@@ -81,32 +79,22 @@ def measure(dataset: Path, workers: list[int]) -> list[str]:
     return rows
 
 
-def write_section(rows: list[str], command: str) -> None:
+def write_doc(rows: list[str], command: str) -> None:
     """Replace this benchmark's section of docs/benchmarks.md."""
-    machine = f"{platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores"
     section = "\n".join([
-        BEGIN,
         "## Export and statistics",
         "",
-        f"Machine: {machine}, Python {platform.python_version()}; "
-        f"date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; command: `{command}`, DATASET being "
-        "the output of `cropland demo` (64 x 64 patches, PNGs and raw zips on).",
-        "The machine was shared with other jobs (load average "
-        f"{os.getloadavg()[0]:.1f} at the end): wall-clock figures are upper bounds; CPU time "
-        "(user + system, worker processes included) does not depend on the load; on idle "
-        "cores the wall time of an export approaches its CPU time divided by the workers.",
+        provenance(command),
+        "DATASET is the output of `cropland demo` (64 x 64 patches, PNGs and raw zips on). "
+        "Wall-clock figures are upper bounds when the machine is shared; CPU time (user + "
+        "system, worker processes included) does not depend on the load; on idle cores the "
+        "wall time of an export approaches its CPU time divided by the workers.",
         "",
         "| step | work | wall time | CPU time |",
         "|---|---|---:|---:|",
         *rows,
-        END,
     ])
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    write_text_atomic(DOC, text)
+    write_section("export_speed", section)
 
 
 def main() -> None:
@@ -117,7 +105,7 @@ def main() -> None:
     rows = measure(args.dataset, args.workers)
     print("\n".join(rows))
     workers = " ".join(map(str, args.workers))
-    write_section(rows, f"python benchmarks/export_speed.py DATASET --workers {workers}")
+    write_doc(rows, f"python benchmarks/export_speed.py DATASET --workers {workers}")
 
 
 if __name__ == "__main__":

@@ -13,20 +13,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-DOC = Path(__file__).parents[1] / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- sample_points:begin -->", "<!-- sample_points:end -->"
+sys.path.insert(0, str(Path(__file__).parent))
+from _doc import provenance, write_section  # noqa: E402
 CLASSES = ["BARLEY", "CANOLA", "CORN", "OAT", "SOYBEAN", "SPRING_WHEAT", "PASTURE"]
 FIELD_PX = 40  # fields of 1.2 km, separated by one-pixel roads
 
@@ -103,20 +100,14 @@ def run(size: int, quota: int) -> dict:
             "quota": quota}
 
 
-def write_section(f: dict, command: str) -> None:
+def write_doc(f: dict, command: str) -> None:
     """Replace this benchmark's section of docs/benchmarks.md."""
-    from cropland.io import write_text_atomic
-
     gib = 2**30
     provinces = ", ".join(f"{k} {v}" for k, v in sorted(f["provinces"].items()))
-    machine = (f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores (shared with other "
-               f"jobs), Python {platform.python_version()}")
     section = "\n".join([
-        BEGIN,
         "## Field-point sampling",
         "",
-        (f"Machine: {machine}; date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
-         f"command: `{command}`."),
+        provenance(command),
         "",
         (f"A synthetic ACI raster of {f['size']:,} x {f['size']:,} pixels (30 m, tiled 512 x 512, "
          f"DEFLATE, {f['file_mb']:.0f} MB; fields of 1.2 km, 2 % noise) is written by the "
@@ -136,14 +127,8 @@ def write_section(f: dict, command: str) -> None:
         "",
         (f"Points per province: {provinces} (the raster reaches into the United States, whose "
          "candidates are dropped)."),
-        END,
     ])
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    write_text_atomic(DOC, text)
+    write_section("sample_points", section)
 
 
 def main() -> None:
@@ -164,7 +149,7 @@ def main() -> None:
         command = "python benchmarks/sample_points.py" + "".join(
             f" --{k} {getattr(args, k)}" for k in ("size", "quota")
             if getattr(args, k) != parser.get_default(k))
-        write_section(figures, command)
+        write_doc(figures, command)
 
 
 if __name__ == "__main__":
