@@ -71,6 +71,10 @@ class _Server(ThreadingHTTPServer):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
+    def handle_error(self, request, client_address) -> None:
+        """Clients closing connections early (GDAL does) is normal: log, do not print."""
+        log.debug("connection from %s ended early", client_address, exc_info=True)
+
     def stop(self) -> None:
         self.shutdown()
         self.server_close()
