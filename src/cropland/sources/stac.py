@@ -581,5 +581,6 @@ class StacSource(ItemReader):
         return _vsi_path(href)
 
     def on_read_error(self, href: str, error: BaseException) -> None:
+        super().on_read_error(href, error)
         if self.signer is not None and "403" in str(error):
             self.signer.forget()
