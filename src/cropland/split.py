@@ -26,14 +26,17 @@ import math
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from cropland.config import SplitConfig
 from cropland.errors import DatasetError
 from cropland.export.layout import SPLIT_NAMES
 from cropland.io import write_text_atomic
+
+if TYPE_CHECKING:  # no pydantic at run time: training machines read splits without it
+    from cropland.config import SplitConfig
 
 FORMAT = "cropland-splits"
 VERSION = 1

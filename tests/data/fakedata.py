@@ -7,11 +7,11 @@ tags, under ``tif/{year}/{CLASS}/``; PNG trees: ``{year}/{TYPE}/{split}/{CLASS}/
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from cropland import split as split_file
 from cropland.core.naming import SampleName
 
 BAND_DESCRIPTIONS = (
@@ -20,10 +20,8 @@ BAND_DESCRIPTIONS = (
 
 
 def write_splits(root: Path, assignments: dict[int, str]) -> None:
-    doc = {"format": "cropland-splits", "version": 1, "seed": 0,
-           "fractions": {"training": 0.7, "validation": 0.15, "test": 0.15}, "sha256": "0" * 64,
-           "assignments": {str(k): v for k, v in assignments.items()}}
-    (root / "splits.json").write_text(json.dumps(doc))
+    fractions = {"training": 0.7, "validation": 0.15, "test": 0.15}
+    split_file.write_splits(split_file.Splits(assignments, 0, fractions), root / "splits.json")
 
 
 def sample_values(name: SampleName, size: int) -> np.ndarray:

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from fakedata import make_png_tree, make_tif_dataset, write_tif
+from fakedata import make_png_tree, make_tif_dataset, write_splits, write_tif
 
 from cropland.core.naming import SampleName
 from cropland.data import GeoTiffReader, PackedReader, PngTreeReader, open_reader
@@ -97,6 +97,9 @@ def test_geotiff_reader_channels_and_splits_from_splits_json(tif_data):
     doc = json.loads((root / "splits.json").read_text())
     doc["assignments"]["4"] = "training"
     (root / "splits.json").write_text(json.dumps(doc))
+    with pytest.raises(DatasetError, match="checksum mismatch"):  # edited by hand: refused
+        GeoTiffReader(root)
+    write_splits(root, {int(k): v for k, v in doc["assignments"].items()})
     assert {r.split for r in GeoTiffReader(root).records if r.name.point_id == 4} == {"training"}
 
 

@@ -57,18 +57,9 @@ def center_crop(image: np.ndarray, size: int | None, origin: str) -> np.ndarray:
 
 def read_splits(root: Path) -> dict[int, str]:
     """Point id -> split from ``root/splits.json`` (the dataset's split file)."""
-    path = root / "splits.json"
-    if not path.exists():
-        raise DatasetError(f"{path} is missing; every dataset needs its split file (see docs/format.md)")
-    try:
-        doc = json.loads(path.read_text("utf-8"))
-        assignments = {int(k): v for k, v in doc["assignments"].items()}
-    except (ValueError, KeyError, AttributeError) as e:
-        raise DatasetError(f"{path} is not a cropland-splits file: {e}") from None
-    bad = {v for v in assignments.values() if v not in SPLITS}
-    if bad:
-        raise DatasetError(f"{path} assigns unknown splits {sorted(bad)}; use {', '.join(SPLITS)}")
-    return assignments
+    from cropland.split import read_splits as read_split_file  # verifies format and checksum
+
+    return read_split_file(root / "splits.json").assignments
 
 
 def check_no_leak(records: Iterable[SampleRecord], origin: str) -> None:
