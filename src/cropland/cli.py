@@ -18,35 +18,12 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 
-from cropland.curate.cli import app as _curate_app  # noqa: E402  (imports typer only)
-
-app.add_typer(_curate_app, name="curate")
-
-from cropland.points.cli import app as _points_app  # noqa: E402  (imports typer only)
-
-app.add_typer(_points_app, name="points")
-
-from cropland.train.cli import register as _register_training  # noqa: E402  (imports typer only)
-
-_register_training(app)
-
-
 @app.callback()
 def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages.")):
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-
-
-@app.command()
-def classes(published: bool = typer.Option(False, help="Only the 10 published classes.")):
-    """List crop classes: ACI code, folder name, label."""
-    from cropland.core.classes import PUBLISHED_CLASSES, get_class, legend
-
-    rows = [get_class(n) for n in PUBLISHED_CLASSES] if published else legend().values()
-    for c in rows:
-        typer.echo(f"{c.code:>4}  {c.name:<22} {c.label}")
 
 
 def _report(result) -> None:
@@ -56,6 +33,23 @@ def _report(result) -> None:
         console.print(f"[yellow]failed[/yellow] {task}: {reason}")
     console.print(f"dataset: {result.output}")
     console.print(f"report:  {result.report}")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo-out"), "--out", help="Output folder."),
+    workers: int = typer.Option(2, help="Worker processes."),
+    show_config: bool = typer.Option(False, help="Print the demo configuration and exit."),
+):
+    """Simulate a small archive offline and run every stage on it (synthetic data)."""
+    from cropland.config import demo_config_path, load_config
+    from cropland.pipeline import build_dataset
+
+    if show_config:
+        typer.echo(demo_config_path().read_text())
+        return
+    cfg = load_config(demo_config_path(), output=str(out.resolve()))
+    _report(build_dataset(cfg, workers=workers))
 
 
 @app.command()
@@ -78,21 +72,9 @@ def build(
         _report(build_dataset(cfg, executor=executor, workers=workers, retry_failed=retry_failed))
 
 
-@app.command()
-def demo(
-    out: Path = typer.Option(Path("demo-out"), "--out", help="Output folder."),
-    workers: int = typer.Option(2, help="Worker processes."),
-    show_config: bool = typer.Option(False, help="Print the demo configuration and exit."),
-):
-    """Simulate a small archive offline and run every stage on it (synthetic data)."""
-    from cropland.config import demo_config_path, load_config
-    from cropland.pipeline import build_dataset
+from cropland.points.cli import app as _points_app  # noqa: E402  (imports typer only)
 
-    if show_config:
-        typer.echo(demo_config_path().read_text())
-        return
-    cfg = load_config(demo_config_path(), output=str(out.resolve()))
-    _report(build_dataset(cfg, workers=workers))
+app.add_typer(_points_app, name="points")
 
 
 @app.command("export")
@@ -138,6 +120,23 @@ def stats_cmd(dataset: Path = typer.Argument(..., help="A built dataset folder."
     samples = scan_dataset(dataset)
     console.print(f"report: {write_report(dataset, samples)}")
     console.print(f"card:   {write_card(dataset, samples)}")
+
+
+from cropland.curate.cli import app as _curate_app  # noqa: E402  (imports typer only)
+from cropland.train.cli import register as _register_training  # noqa: E402
+
+app.add_typer(_curate_app, name="curate")
+_register_training(app)
+
+
+@app.command()
+def classes(published: bool = typer.Option(False, help="Only the 10 published classes.")):
+    """List crop classes: ACI code, folder name, label."""
+    from cropland.core.classes import PUBLISHED_CLASSES, get_class, legend
+
+    rows = [get_class(n) for n in PUBLISHED_CLASSES] if published else legend().values()
+    for c in rows:
+        typer.echo(f"{c.code:>4}  {c.name:<22} {c.label}")
 
 
 def run() -> None:
