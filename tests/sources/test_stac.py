@@ -260,3 +260,19 @@ def test_level1c_masks_follow_qa60_bits(loopback):
             assert not (patches.clear[k] & cloudy).any()
             flagged += int(cloudy.sum())
     assert flagged  # clouds were there to be masked
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+def test_requests_per_host_are_bounded(loopback, limit):
+    source = stac(loopback, max_connections_per_host=limit, read_threads=8)
+    scene = source.search(BOX, *JUNE_2019, max_cloud=50)[0]
+    loopback.faults(0.3, seed=7)  # delays keep requests in flight long enough to overlap
+    counters = loopback.cog_proxy.counters
+    counters.max_in_flight = 0
+    try:
+        source.read(scene, grids(2))
+    finally:
+        loopback.faults(0)
+    assert counters.max_in_flight <= limit
+    if limit > 1:
+        assert counters.max_in_flight > 1  # requests did overlap: the bound was tested

@@ -30,6 +30,9 @@ COG_GDAL_ENV: dict[str, str | int | bool] = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",  # no directory listing per file
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.tiff,.jp2,.JP2",
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",  # one request for adjacent tiles
+    # one request at a time per open file, so host_slot bounds the requests to a host
+    # (the files of a scene are read in parallel instead)
+    "GDAL_HTTP_MULTIRANGE": "SERIAL",
     "GDAL_HTTP_MULTIPLEX": "YES",  # HTTP/2 multiplexing where the server offers it
     "GDAL_HTTP_VERSION": "2",
     "VSI_CACHE": "TRUE",  # keep fetched bytes while a file is open
@@ -105,7 +108,7 @@ def retry_call(
             time.sleep(delay)
 
 
-_slots: dict[str, threading.BoundedSemaphore] = {}
+_slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}
 _slots_lock = threading.Lock()
 
 
@@ -114,6 +117,6 @@ def host_slot(url: str, limit: int) -> Iterator[None]:
     """Hold one of ``limit`` concurrent-request slots of ``url``'s host in this process."""
     host = urlsplit(url).netloc or "local"
     with _slots_lock:
-        slot = _slots.setdefault(host, threading.BoundedSemaphore(limit))
+        slot = _slots.setdefault((host, limit), threading.BoundedSemaphore(limit))
     with slot:
         yield

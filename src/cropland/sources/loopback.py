@@ -48,7 +48,20 @@ class Counters:
     requests: int = 0
     bytes: int = 0
     faults: dict[str, int] = field(default_factory=dict)
+    in_flight: int = 0
+    max_in_flight: int = 0  # most requests handled at once
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def arrive(self) -> bool:
+        """Count one more request waiting for its answer."""
+        with self.lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        return True
+
+    def leave(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
 
     def add(self, nbytes: int, fault: str | None = None) -> None:
         with self.lock:
@@ -73,7 +86,7 @@ class _Server(ThreadingHTTPServer):
 
     def handle_error(self, request, client_address) -> None:
         """Clients closing connections early (GDAL does) is normal: log, do not print."""
-        log.debug("connection from %s ended early", client_address, exc_info=True)
+        log.debug("connection from %s ended early: %s", client_address, sys.exc_info()[1])
 
     def stop(self) -> None:
         self.shutdown()
@@ -165,6 +178,20 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         self._forward()
 
     def _forward(self) -> None:
+        self._waiting = self.server.counters.arrive()
+        try:
+            self._forward_one()
+        finally:
+            self._answered()
+
+    def _answered(self) -> None:
+        """The request stops counting as in flight once its answer starts (the client
+        cannot send its next request on that connection before reading it)."""
+        if self._waiting:
+            self._waiting = False
+            self.server.counters.leave()
+
+    def _forward_one(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         payload = self.rfile.read(length) if length else None
         fault = self.server.draw()
@@ -199,6 +226,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             conn.close()
 
     def _send(self, status: int, data: bytes, headers: dict, length: int | None = None) -> None:
+        self._answered()
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
