@@ -276,3 +276,30 @@ def test_requests_per_host_are_bounded(loopback, limit):
     assert counters.max_in_flight <= limit
     if limit > 1:
         assert counters.max_in_flight > 1  # requests did overlap: the bound was tested
+
+
+def test_cloud_probability_mask_thresholds_its_layer(loopback):
+    """``mask: cloud-probability`` flags pixels at or above the threshold of that layer.
+
+    The catalogue has no probability product, so the SCL file stands in for one: with a
+    threshold of 8, classes 8-11 are "cloudy" (a layer read nearest, like any mask).
+    """
+    source = stac(loopback, mask="cloud-probability", bands={"CLOUD_PROB": "scl"},
+                  cloud_probability_threshold=8)
+    gs = grids(3)
+    flags = []
+    for scene in source.search(BOX, *JUNE_2019, max_cloud=100):
+        patches = source.read(scene, gs)
+        href = loopback.items[f"sentinel-2-l2a/{scene.id}"]["assets"]["scl"]["href"]
+        for k, grid in enumerate(gs):
+            with rasterio.open(loopback.local_file(href)) as src, WarpedVRT(
+                src, crs=grid.crs, transform=grid.transform, width=64, height=64,
+                resampling=Resampling.nearest, src_nodata=None,
+            ) as vrt:
+                layer = vrt.read(1)
+            np.testing.assert_array_equal(patches.cloud[k], layer >= 8)
+            valid = np.isfinite(patches.reflectance[k]).all(axis=0)
+            np.testing.assert_array_equal(patches.clear[k], (layer < 8) & valid)
+        flags.append(patches.cloud)
+    flags = np.concatenate(flags)
+    assert flags.any() and not flags.all()
