@@ -11,17 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from cropland import split as split_file
 from cropland.core.naming import SampleName
+from cropland.data.synthetic import write_splits
 
 BAND_DESCRIPTIONS = (
     ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12", "NDVI", "NDVI45", "GNDVI", "OSAVI", "PSRI", "NDWI", "VALID"]
 )
-
-
-def write_splits(root: Path, assignments: dict[int, str]) -> None:
-    fractions = {"training": 0.7, "validation": 0.15, "test": 0.15}
-    split_file.write_splits(split_file.Splits(assignments, 0, fractions), root / "splits.json")
 
 
 def sample_values(name: SampleName, size: int) -> np.ndarray:

@@ -7,17 +7,17 @@ a point-year (temporal) can separate what a one-image model confuses.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from cropland import split as split_file
 from cropland.core.bands import BAND_NAMES
 from cropland.core.indices import compute_indices
 from cropland.core.naming import SampleName
 from cropland.data.readers import SPLITS
-from cropland.io import atomic_path, write_text_atomic
+from cropland.io import atomic_path
 
 DEMO_CLASSES: tuple[str, ...] = ("BARLEY", "CANOLA", "CORN", "OAT", "SOYBEAN", "SPRING_WHEAT")
 
@@ -100,17 +100,6 @@ def write_png_tree(
 
 
 def write_splits(root: str | Path, assignments: dict[int, str], seed: int = 0) -> Path:
-    """``splits.json`` in the documented format."""
-    import hashlib
-
-    body = {str(k): v for k, v in sorted(assignments.items())}
-    doc = {
-        "format": "cropland-splits",
-        "version": 1,
-        "seed": seed,
-        "fractions": {"training": 0.7, "validation": 0.15, "test": 0.15},
-        "sha256": hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest(),
-        "assignments": body,
-        "synthetic": True,
-    }
-    return write_text_atomic(Path(root) / "splits.json", json.dumps(doc, indent=1))
+    """``splits.json`` in the documented format (checksummed, as ``cropland.split`` reads it)."""
+    fractions = {"training": 0.7, "validation": 0.15, "test": 0.15}
+    return split_file.write_splits(split_file.Splits(assignments, seed, fractions), Path(root) / "splits.json")
