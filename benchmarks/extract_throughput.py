@@ -58,9 +58,9 @@ from cropland.sources.masks import scl_masks, to_reflectance
 from cropland.sources.simulator import SimulatorSource
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "docs" / "benchmarks.md"
+sys.path.insert(0, str(Path(__file__).parent))
+from _doc import write_section  # noqa: E402
 SECTION = "## Extraction throughput (STAC + COG over loopback)"
-BEGIN, END = "<!-- extract_throughput:begin -->", "<!-- extract_throughput:end -->"
 CACHE = Path.home() / ".cache" / "cropland" / "bench-extract"
 CENTRE = (-106.445, 52.35)  # synthetic farmland, Saskatchewan
 HALF = (0.045, 0.028)  # degrees: ~6 x 6 km, one scene window that every point shares
@@ -244,10 +244,10 @@ def main() -> None:
     finally:
         servers.stop()
         shutil.rmtree(work, ignore_errors=True)
-    write_section(rows, notes, args, n_scenes)
+    write_doc(rows, notes, args, n_scenes)
 
 
-def write_section(rows, notes, args, n_scenes: int) -> None:
+def write_doc(rows, notes, args, n_scenes: int) -> None:
     base = rows[0][1] / rows[0][2]
     lines = [SECTION, "",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs "
@@ -293,14 +293,7 @@ def write_section(rows, notes, args, n_scenes: int) -> None:
                  "a second worker found no idle core this time.")
               + " Each worker warms its caches (transformers, resampling plans) on its first "
               "job.", ""]
-    block = f"{BEGIN}\n" + "\n".join(lines) + f"\n{END}"
-    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, _, rest = text.partition(BEGIN)
-        text = head + block + rest.partition(END)[2]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    DOCS.write_text(text)
+    write_section("extract_throughput", "\n".join(lines))
     print("\n".join(lines))
 
 
