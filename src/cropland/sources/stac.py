@@ -412,7 +412,7 @@ def _resample_groups(layers: dict[str, _Pixels | None], grid: PatchGrid, how: st
 def _positions(grid: PatchGrid, crs: str) -> tuple[np.ndarray, np.ndarray]:
     """The grid's pixel centres in ``crs`` (computed once per grid for all scenes in it)."""
     cols, rows = np.meshgrid(np.arange(grid.size) + 0.5, np.arange(grid.size) + 0.5)
-    return _to(grid.crs, crs).transform(*(grid.transform * (cols, rows)))
+    return _to(grid.crs, crs).transform(*(grid.transform @ (cols, rows)))
 
 
 @lru_cache(maxsize=4096)
@@ -424,7 +424,7 @@ def _plan(grid: PatchGrid, crs: str, transform: Affine, shape: tuple[int, int],
     outside the source get weight 0. Scenes of one tile share their pixel grid, so a plan
     serves every scene of a job.
     """
-    col, row = ~transform * _positions(grid, crs)
+    col, row = ~transform @ _positions(grid, crs)
     h, w = shape
     if how == "nearest":
         taps = [(np.floor(row).astype(np.int64), np.floor(col).astype(np.int64),
