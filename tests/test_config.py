@@ -46,3 +46,23 @@ def test_missing_or_broken_config_file(tmp_path):
     bad.write_text("years: [2019\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
+
+
+def test_every_field_is_documented():
+    from cropland.config import BuildConfig
+
+    schema = BuildConfig.model_json_schema()
+    undocumented = []
+
+    def walk(properties, prefix=""):
+        for name, spec in properties.items():
+            refs = [spec.get("$ref")] + [s.get("$ref") for s in spec.get("anyOf", [])]
+            ref = next((r for r in refs if r), None)
+            if ref:
+                walk(schema["$defs"][ref.rsplit("/", 1)[-1]]["properties"], f"{prefix}{name}.")
+            elif not spec.get("description"):
+                undocumented.append(prefix + name)
+
+    walk(schema["properties"])
+    assert undocumented == []
+    assert "seed" in schema["properties"] and "source" in schema["properties"]

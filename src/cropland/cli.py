@@ -139,6 +139,16 @@ def classes(published: bool = typer.Option(False, help="Only the 10 published cl
         typer.echo(f"{c.code:>4}  {c.name:<22} {c.label}")
 
 
+@app.command("config-schema")
+def config_schema():
+    """Print the build configuration's JSON Schema: every field, its type, default and meaning."""
+    import json
+
+    from cropland.config import BuildConfig
+
+    typer.echo(json.dumps(BuildConfig.model_json_schema(), indent=1))
+
+
 def run() -> None:
     """Entry point: turn known errors into a one-line message and exit status 2."""
     try:

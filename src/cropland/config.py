@@ -73,9 +73,9 @@ class RenderConfig(_Model):
 class SplitConfig(_Model):
     """Split fractions; a point is in one split for every year and image type."""
 
-    training: float = Field(0.70, gt=0, lt=1)
-    validation: float = Field(0.15, ge=0, lt=1)
-    test: float = Field(0.15, ge=0, lt=1)
+    training: float = Field(0.70, gt=0, lt=1, description="Share of points for training.")
+    validation: float = Field(0.15, ge=0, lt=1, description="Share of points for validation.")
+    test: float = Field(0.15, ge=0, lt=1, description="Share of points for testing.")
 
     @model_validator(mode="after")
     def _sum_to_one(self) -> SplitConfig:
