@@ -29,3 +29,13 @@ def test_throughput_script_runs_without_gdal_or_pydantic(tmp_path):
     }
     assert all(f["images_per_s"] > 0 for f in figures)
     assert next(f for f in figures if f["model"] == "cnn3d")["images_per_item"] == 5
+
+
+def test_training_modules_import_without_gdal_or_pydantic():
+    code = (
+        "import sys; sys.modules.update(dict.fromkeys(['rasterio', 'osgeo', 'pyproj', 'pydantic'])); "
+        "import cropland.data.readers, cropland.data.pack, cropland.models, cropland.train.loop"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]

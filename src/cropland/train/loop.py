@@ -17,6 +17,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -30,8 +31,10 @@ from cropland.data.tensors import Batch, TensorSplit, load_tensors
 from cropland.errors import CroplandError
 from cropland.io import atomic_path, write_text_atomic
 from cropland.models import create_model, is_temporal
-from cropland.train.config import TrainConfig
 from cropland.train.metrics import classification_metrics, confusion_matrix
+
+if TYPE_CHECKING:  # no pydantic at run time: a GPU machine without it trains from this module
+    from cropland.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
 PAPER_TRIPLET_MODELS = ("lrcn", "cnn3d")
