@@ -97,6 +97,12 @@ def test_config_resolves_paths_and_explains_errors(tmp_path):
                                         earthengine={"region": [-100, 49, -99, 50]}))
 
 
+def test_config_takes_aci_codes_as_yaml_integers(tmp_path):
+    cfg = load_sample_config(write_config(tmp_path / "a.yaml", classes=[147, "soybean"],
+                                          quotas={147: 7}))
+    assert cfg.classes == ["CORN", "SOYBEAN"] and cfg.quota_of("CORN") == 7
+
+
 def test_example_config_is_valid():
     path = Path(__file__).parents[2] / "configs" / "points-sample-example.yaml"
     cfg = load_sample_config(path)

@@ -51,12 +51,13 @@ class SampleConfig(_Model):
     earthengine: EarthEngineSource | None = Field(
         None, description="Draw from Earth Engine's AAFC/ACI instead of rasters."
     )
-    classes: list[str] = Field(
+    classes: list[str | int] = Field(
         list(PUBLISHED_CLASSES), min_length=1, description="Class names or ACI codes to sample."
     )
     quota: int = Field(100, gt=0, description="Points per class (per province if per_province).")
-    quotas: dict[str, int] = Field(
-        default_factory=dict, description="Per-class quotas overriding `quota`."
+    quotas: dict[str | int, int] = Field(
+        default_factory=dict,
+        description="Per-class quotas (class name or ACI code) overriding `quota`.",
     )
     per_province: bool = Field(False, description="Apply the quota to each (class, province).")
     provinces: list[str] | None = Field(None, description="Keep only points in these provinces.")
@@ -86,7 +87,7 @@ class SampleConfig(_Model):
 
     @field_validator("quotas")
     @classmethod
-    def _quotas(cls, v: dict[str, int]) -> dict[str, int]:
+    def _quotas(cls, v: dict[str | int, int]) -> dict[str, int]:
         out = {_class_name(k): n for k, n in v.items()}
         if any(n < 0 for n in out.values()):
             raise ValueError("quotas must be >= 0")
