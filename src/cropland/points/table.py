@@ -48,8 +48,14 @@ def validate_points(df: pd.DataFrame, source: str = "points table") -> pd.DataFr
         labels = [get_class(int(c)).name for c in df["aci_code"]]
     except UnknownClassError as e:
         raise PointsError(f"{source}: {e}") from None
+    except (TypeError, ValueError) as e:  # NaN or text codes
+        raise PointsError(f"{source}: aci_code must be whole numbers in every row ({e})") from None
     df["label"] = labels
-    df = df[list(COLUMNS)].astype(COLUMNS)
+    try:
+        df = df[list(COLUMNS)].astype(COLUMNS)
+    except (TypeError, ValueError) as e:
+        raise PointsError(f"{source}: a column has values of the wrong type ({e}); "
+                          f"expected {COLUMNS}") from None
     problems = []
     bad_coords = ~df["lon"].between(-180, 180) | ~df["lat"].between(-90, 90)
     if bad_coords.any():
