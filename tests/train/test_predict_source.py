@@ -37,3 +37,15 @@ def test_predict_a_point_through_the_simulator(checkpoint):
     probabilities = np.array(list(lines[0]["probabilities"].values()))
     assert probabilities.sum() == pytest.approx(1, abs=1e-5)
     assert lines[0]["predicted"] == max(lines[0]["probabilities"], key=lines[0]["probabilities"].get)
+
+
+def test_prediction_inputs_are_prepared_as_in_training():
+    """Resize before normalising, as training does: a pixel with no data spoils its whole area."""
+    from cropland.train.predict import _prepare
+
+    image = np.arange(2 * 4 * 4, dtype=np.float32).reshape(2, 4, 4)
+    image[0, 0, 0] = np.nan
+    meta = {"size": None, "resize": 2, "normalization": {"A": {"mean": 1.0, "std": 2.0}, "B": {"mean": 0.0, "std": 4.0}}}
+    expected = image.reshape(2, 2, 2, 2, 2).mean(axis=(2, 4))  # NaN propagates to its 2 x 2 block
+    expected = (expected - np.array([1.0, 0.0])[:, None, None]) / np.array([2.0, 4.0])[:, None, None]
+    assert np.allclose(_prepare(image, meta, "test"), np.nan_to_num(expected, nan=0.0))

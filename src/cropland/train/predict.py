@@ -82,11 +82,11 @@ def _render_pngs(path: Path, channels: Sequence[str]) -> np.ndarray:
 
 
 def _prepare(image: np.ndarray, meta: dict, origin: str) -> np.ndarray:
+    """Crop, resize, then normalise (NaN -> 0): the order of :func:`load_tensors` and its batches."""
     image = center_crop(image, meta["size"], origin)
-    image = Normalization.from_dict(meta["normalization"]).apply(image)
     if meta["resize"]:
         image = F.interpolate(torch.from_numpy(image)[None], size=(meta["resize"],) * 2, mode="area")[0].numpy()
-    return image
+    return Normalization.from_dict(meta["normalization"]).apply(image)
 
 
 def collect_files(inputs: Sequence[str | Path], meta: dict) -> dict[SampleName, list[Path]]:
