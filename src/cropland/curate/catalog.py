@@ -6,7 +6,6 @@ A sample id is the GeoTIFF's stem (``POINT_2_201909_AB_BARLEY``). Paths come fro
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from cropland.config import RenderConfig
 from cropland.core.naming import SampleName
 from cropland.errors import DatasetError
 from cropland.export.layout import CONFIG_FILE, SPLITS_FILE, iter_samples
+from cropland.split import read_splits
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class Catalog:
             )
         splits = read_assignments(self.root / SPLITS_FILE)
         self.samples: dict[str, Sample] = {
-            name.stem: Sample(name, path, splits.get(str(name.point_id)))
+            name.stem: Sample(name, path, splits.get(name.point_id))
             for name, path in iter_samples(self.root)
         }
         if not self.samples:
@@ -83,15 +83,9 @@ class Catalog:
         }
 
 
-def read_assignments(path: Path) -> dict[str, str]:
-    """Point id -> split from ``splits.json``; empty when the file does not exist."""
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return {str(k): str(v) for k, v in data["assignments"].items()}
-    except (ValueError, KeyError, AttributeError) as e:
-        raise DatasetError(f"{path} is not a cropland splits file ({e}); rebuild the splits") from None
+def read_assignments(path: Path) -> dict[int, str]:
+    """Point id -> split from ``splits.json`` (format and checksum verified); empty when absent."""
+    return read_splits(path).assignments if path.exists() else {}
 
 
 def read_render_config(path: Path) -> RenderConfig:
