@@ -69,10 +69,15 @@ def export_curated(
     out = Path(out).resolve()
     if out.exists():
         raise DatasetError(f"{out} exists; choose a new folder for the curated release")
-    if not isinstance(store, Store):
+    own_store = not isinstance(store, Store)
+    if own_store:
         store = Store(store or catalog.root / "curate.sqlite")
-    ensure_quality(catalog, store, cfg or curate_config_for(catalog.root))
-    quality, decisions = store.quality(), store.decisions()
+    try:
+        ensure_quality(catalog, store, cfg or curate_config_for(catalog.root))
+        quality, decisions = store.quality(), store.decisions()
+    finally:
+        if own_store:
+            store.close()
     status = {sid: final_status(quality.get(sid), decisions.get(sid)) for sid in catalog.samples}
     kept = [catalog.get(sid) for sid, st in status.items() if st != "rejected"]
     out.parent.mkdir(parents=True, exist_ok=True)
