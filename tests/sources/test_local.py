@@ -72,3 +72,14 @@ def test_static_stac_catalogue(loopback, tmp_path):
 def test_missing_path_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         LocalSource("L2A", LocalOptions(path=tmp_path / "nope")).search(BOX, *JUNE, 50)
+
+
+def test_grid_beyond_the_files_reads_as_no_data(loopback):
+    local = LocalSource("L2A", LocalOptions(path=loopback.root))
+    scene = local.search(BOX, *JUNE, max_cloud=101)[0]
+    far = PatchGrid.around(BOX[2] + 0.5, BOX[3])  # inside no file of the scene
+    patches = local.read(scene, [GRIDS[0], far])
+    alone = local.read(scene, [GRIDS[0]])
+    np.testing.assert_array_equal(patches.reflectance[0], alone.reflectance[0])
+    assert np.isnan(patches.reflectance[1]).all() and not patches.clear[1].any()
+    assert not patches.cloud[1].any()

@@ -156,8 +156,7 @@ class ItemReader(Source):
         return CATALOGUES.get(getattr(self.options, "catalogue", None) or "", {})
 
     def _band_keys(self) -> dict[str, str]:
-        keys = {b: b for b in BAND_NAMES} | self._preset().get("bands", {}) | self.options.bands
-        return keys
+        return {b: b for b in BAND_NAMES} | self._preset().get("bands", {}) | self.options.bands
 
     def _mask_kind(self) -> str:
         mask = self.options.mask
@@ -210,9 +209,10 @@ class ItemReader(Source):
             bands = {b: windows[b][k] for b in BAND_NAMES}
             for idx, out in _resample_groups(bands, grid, self.resampling):
                 dn[k, idx] = out
-            if self._mask_layer:
-                [(_, layer)] = _resample_groups({"m": windows[self._mask_layer][k]}, grid, "nearest")
-                mask[k] = np.nan_to_num(layer[0], nan=0.0)
+            if self._mask_layer:  # no group where the grid is beyond the file: mask stays 0
+                for _, layer in _resample_groups({"m": windows[self._mask_layer][k]}, grid,
+                                                 "nearest"):
+                    mask[k] = np.nan_to_num(layer[0], nan=0.0)
         TIMINGS.add("reproject", time.perf_counter() - started)
         refl = to_reflectance(dn, scene.offset, nodata=None)
         clear, cloud = self._masks(mask if self._mask_layer else None, refl.shape)
