@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cropland.errors import CroplandError
 
@@ -154,7 +155,7 @@ def run() -> None:
     try:
         app()
     except CroplandError as e:
-        console.print(f"[red]error:[/red] {e}", markup=True, highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(e))}", markup=True, highlight=False)
         raise SystemExit(2) from None
 
 
