@@ -7,7 +7,6 @@ provenance (scenes, cloud and no-data fractions, synthetic or real) from their t
 from __future__ import annotations
 
 import calendar
-import io
 import logging
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from cropland.export.layout import (
     iter_samples,
 )
 from cropland.export.release import read_dataset_config
-from cropland.io import atomic_path, write_text_atomic
+from cropland.io import atomic_path, write_table, write_text_atomic
 from cropland.split import Splits, read_splits
 
 log = logging.getLogger(__name__)
@@ -237,9 +236,7 @@ def write_report(out_dir: str | Path, samples: pd.DataFrame | None = None) -> Pa
     tables = count_tables(samples)
     stats_dir = root / STATS_DIR
     for key, table in tables.items():
-        buf = io.StringIO()
-        table.to_csv(buf, index=False)
-        write_text_atomic(stats_dir / f"{key}.csv", buf.getvalue())
+        write_table(table, stats_dir / f"{key}.csv")
     for key, fig in charts(tables).items():
         save_figure(fig, stats_dir / f"{key}.png")
     report = write_text_atomic(root / REPORT_FILE, render_report(_dataset_name(root), samples,
