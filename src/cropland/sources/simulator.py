@@ -31,6 +31,7 @@ from scipy.ndimage import map_coordinates
 from cropland.core.bands import BANDS
 from cropland.core.classes import PUBLISHED_CLASSES, get_class
 from cropland.core.grid import PatchGrid
+from cropland.errors import ConfigError
 from cropland.sources.base import Level, Scene, ScenePatches, Source, SourceOptions, register_source
 from cropland.sources.masks import qa60_masks, scl_masks, to_reflectance
 
@@ -285,7 +286,7 @@ class SimulatorSource(Source):
         Level-2A or ``QA60`` (60 m) for Level-1C besides the 12 bands. ``world`` are the
         EPSG:3978 coordinates of the 10 m pixel centres, when the caller has them.
         """
-        left, bottom, right, top = bounds
+        left, _, _, top = bounds
         wx, wy = world if world is not None else _world_coords(bounds, scene.properties["utm"])
         surface = self._surface(wx, wy, scene.datetime)
         tau, shadow, nodata = self._clouds(*_tile_of(scene), scene.datetime).fields(wx, wy)
@@ -335,7 +336,7 @@ class SimulatorSource(Source):
         to_lonlat = _transformer(WORLD_CRS, "EPSG:4326")
         first = min(years)
         wanted = {c: per_class for c in self.world.classes}
-        picked: list[tuple[int, int, str]] = []
+        picked: dict[tuple[int, int], str] = {}  # field -> province
         radius = 40  # fields around an area's centre
         for a in range(10 * len(self.world.classes) * per_class):
             if not any(wanted.values()):
@@ -346,13 +347,15 @@ class SimulatorSource(Source):
             i = 2 * int(x // (2 * FIELD) + (u[0] - 0.5) * radius)
             j = 2 * int(y // (2 * FIELD) + (u[1] - 0.5) * radius)
             name = self.world.classes[int(self.world.field_class(np.array([i]), np.array([j]), first)[0])]
-            if wanted[name] and all((i, j) != (pi, pj) for pi, pj, _ in picked):
+            if wanted[name] and (i, j) not in picked:
                 wanted[name] -= 1
-                picked.append((i, j, prov))
-        if any(wanted.values()):
-            raise RuntimeError(f"could not place synthetic points for {wanted}; raise `areas`")
+                picked[(i, j)] = prov
+        if missing := {c: n for c, n in wanted.items() if n}:
+            raise ConfigError(
+                f"could not place synthetic points (still wanted: {missing}); raise "
+                f"points.synthetic_clusters (now {areas}) or lower points.synthetic_per_class")
         rows = []
-        for pid, (i, j, prov) in enumerate(picked, start=1):
+        for pid, ((i, j), prov) in enumerate(picked.items(), start=1):
             x = (i + 0.5) * FIELD - float(self.world.row_shift(np.array(j)))
             lon, lat = to_lonlat.transform(x, (j + 0.5) * FIELD)
             for year in years:
