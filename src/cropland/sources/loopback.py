@@ -302,13 +302,16 @@ def _wait_for(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=2)
         try:
-            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=2)
             conn.request("GET", parts.path or "/")
             if conn.getresponse().status == 200:
                 return
         except OSError:
-            time.sleep(0.1)
+            pass
+        finally:
+            conn.close()
+        time.sleep(0.1)  # not up yet, or not ready to answer 200
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
