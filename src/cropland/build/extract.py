@@ -11,8 +11,7 @@ import calendar
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -52,9 +51,9 @@ class Job:
     @property
     def period(self) -> tuple[datetime, datetime]:
         """[first day of the month, first day of the next month)."""
-        last = calendar.monthrange(self.year, self.month)[1]
         start = datetime(self.year, self.month, 1)
-        return start, datetime(self.year, self.month, last) + pd.Timedelta(days=1)
+        days = calendar.monthrange(self.year, self.month)[1]
+        return start, start + timedelta(days=days)
 
     @property
     def bbox(self) -> tuple[float, float, float, float]:
