@@ -9,7 +9,7 @@ this process writes the manifest.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from cropland.build.extract import Job, plan_jobs, run_job, samples_of
+from cropland.build.extract import Job, Target, plan_jobs, run_job, samples_of
 from cropland.build.manifest import Manifest, TaskResult, task_id
 from cropland.config import BuildConfig, dump_config
 from cropland.export.layout import CONFIG_FILE, POINTS_FILE, tif_path
@@ -41,11 +41,11 @@ class BuildSummary:
         return not self.counts.get("pending") and not self.counts.get("failed")
 
 
-def load_build_points(cfg: BuildConfig, source: Source | None = None) -> pd.DataFrame:
+def load_build_points(cfg: BuildConfig) -> pd.DataFrame:
     """The points table of a build: read from ``points.path``, or made by the simulator."""
     if cfg.points.path is not None:
         return read_points(cfg.points.path)
-    source = source or make_source(cfg)
+    source = make_source(cfg)
     if not hasattr(source, "synthetic_points"):
         from cropland.errors import ConfigError
 
@@ -100,7 +100,7 @@ def extract(
         return BuildSummary(manifest.counts(), manifest.failures())
 
 
-def _already_written(targets: list, todo: set[str], out: Path) -> list[TaskResult]:
+def _already_written(targets: list[Target], todo: set[str], out: Path) -> list[TaskResult]:
     """Pending tasks whose sample file exists: complete, since files are written atomically."""
     results = []
     for t in targets:
@@ -119,7 +119,7 @@ def _execute(jobs: list[Job], cfg: BuildConfig, executor: Executor | None, worke
     own = executor is None
     executor = executor or ProcessPoolExecutor(workers)
     try:
-        futures: dict[Future, Job] = {executor.submit(_run_remote, job, cfg): job for job in jobs}
+        futures = [executor.submit(_run_remote, job, cfg) for job in jobs]
         for future in as_completed(futures):
             yield future.result()
     finally:
