@@ -28,10 +28,11 @@ from cropland.data.channels import (
     resolve_channels,
 )
 from cropland.errors import DatasetError, NameFormatError
+from cropland.export.layout import SPLIT_NAMES, iter_samples, png_path, tif_path
 
 log = logging.getLogger(__name__)
 
-SPLITS: tuple[str, ...] = ("training", "validation", "test")
+SPLITS: tuple[str, ...] = SPLIT_NAMES
 PACK_FORMAT = "cropland-packed"
 PACK_VERSION = 1
 
@@ -142,8 +143,7 @@ class GeoTiffReader(Reader):
         splits = read_splits(self.root)
         records = []
         self.paths: dict[SampleName, Path] = {}
-        for path in sorted((self.root / "tif").glob("*/*/*.tif")):
-            name, _ = SampleName.parse(path.name)
+        for name, path in iter_samples(self.root):
             split = splits.get(name.point_id)
             if split is None:
                 log.warning("%s: point %d is not in splits.json; skipped", path, name.point_id)
@@ -153,7 +153,7 @@ class GeoTiffReader(Reader):
         self._finish(records, str(self.root / "tif"))
 
     def expected_path(self, name: SampleName) -> str:
-        return str(self.root / "tif" / str(name.year) / name.label / f"{name.stem}.tif")
+        return str(tif_path(self.root, name))
 
     def read(self, index: int, channels: Sequence[str]) -> np.ndarray:
         import rasterio
@@ -246,8 +246,7 @@ class PngTreeReader(Reader):
 
     def path(self, record: SampleRecord, image_type: str) -> Path:
         """The PNG file of one image type of a sample."""
-        n = record.name
-        return self.root / str(n.year) / image_type / record.split / n.label / f"{n.with_type(image_type)}.png"
+        return png_path(self.root, record.name, image_type, record.split)
 
     def expected_path(self, name: SampleName) -> str:
         split = next((r.split for r in self.records if r.name.point_id == name.point_id), "training")

@@ -17,6 +17,7 @@ from cropland.core.bands import BAND_NAMES
 from cropland.core.indices import compute_indices
 from cropland.core.naming import SampleName
 from cropland.data.readers import SPLITS
+from cropland.export.layout import png_path
 from cropland.io import atomic_path
 
 DEMO_CLASSES: tuple[str, ...] = ("BARLEY", "CANOLA", "CORN", "OAT", "SOYBEAN", "SPRING_WHEAT")
@@ -92,8 +93,7 @@ def write_png_tree(
     root = Path(root)
     for name, split, image in samples:
         for image_type in image_types:
-            path = root / str(name.year) / image_type / split / name.label / f"{name.with_type(image_type)}.png"
-            with atomic_path(path) as tmp:
+            with atomic_path(png_path(root, name, image_type, split)) as tmp:
                 Image.fromarray(render_png(image, image_type)).save(tmp, format="PNG")
     write_splits(root, {name.point_id: split for name, split, _ in samples})
     return root
