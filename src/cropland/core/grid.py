@@ -70,6 +70,7 @@ class PatchGrid:
 
     @property
     def rasterio_crs(self) -> CRS:
+        """``crs`` as a pyproj CRS, which rasterio accepts (core does not import GDAL)."""
         return CRS.from_user_input(self.crs)
 
     def bounds_lonlat(self, margin: float = 0.0) -> tuple[float, float, float, float]:
