@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 
 import typer
@@ -31,16 +32,13 @@ def sample(
     cfg = load_sample_config(config, seed=seed)
     if output is not None:
         cfg = cfg.model_copy(update={"output": output})
-    if cfg.earthengine is not None:
-        ee = cfg.earthengine
-        readers = [EarthEngineAci(cfg.year, ee.region, ee.crs, ee.resolution, ee.project)]
-    else:
-        readers = [open_aci(a, cfg.year) for a in cfg.aci]
-    try:
+    with ExitStack() as opened:  # every reader opened so far is closed, even on errors
+        if cfg.earthengine is not None:
+            ee = cfg.earthengine
+            readers = [EarthEngineAci(cfg.year, ee.region, ee.crs, ee.resolution, ee.project)]
+        else:
+            readers = [opened.enter_context(open_aci(a, cfg.year)) for a in cfg.aci]
         result = sample_points(readers, cfg)
-    finally:
-        for r in readers:
-            r.close()
     write_points(result.points, cfg.output)
     _echo_table(result.summary)
     typer.echo(f"wrote {len(result.points)} points to {cfg.output}")
@@ -108,19 +106,17 @@ def label(
         label_rule = LabelRule(rule=rule, min_share=min_share, window_m=window_m)
     except ValueError as e:
         raise ConfigError(f"invalid label rule: {e}") from None
-    readers: dict[int, list] = {}
+    rasters: dict[int, list[str]] = {}
     for item in aci:
         year, sep, source = item.partition("=")
         if not sep or not year.strip().isdigit():
             raise ConfigError(f"--aci {item!r}: write YEAR=PATH_OR_URL, e.g. 2019=aci_2019.tif")
-        readers.setdefault(int(year), []).append(open_aci(source, int(year)))
+        rasters.setdefault(int(year), []).append(source)
     table = read_points(points)
-    try:
+    with ExitStack() as opened:  # every reader opened so far is closed, even on errors
+        readers = {year: [opened.enter_context(open_aci(s, year)) for s in sources]
+                   for year, sources in rasters.items()}
         labels = label_points(table, readers, label_rule)
-    finally:
-        for rs in readers.values():
-            for r in rs:
-                r.close()
     write_table(labels, output)
     if points_output is not None:
         write_points(to_points_table(labels, table), points_output)
