@@ -25,7 +25,7 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
-from cropland.data.datasets import Normalization, StaticDataset, TemporalDataset, compute_stats
+from cropland.data.datasets import StaticDataset, TemporalDataset, compute_stats
 from cropland.data.readers import Reader, open_reader, selected_channels
 from cropland.data.tensors import Batch, TensorSplit, load_tensors
 from cropland.errors import CroplandError
@@ -72,9 +72,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_dataset(reader: Reader, split: str, meta: dict, normalization: Normalization | None):
-    """The static or temporal dataset a run's ``meta`` describes."""
-    kwargs = {"months": meta["months"], "size": meta["size"], "normalization": normalization}
+def make_dataset(reader: Reader, split: str, meta: dict) -> StaticDataset | TemporalDataset:
+    """The static or temporal dataset a run's ``meta`` describes (unnormalised: see :func:`load_tensors`)."""
+    kwargs = {"months": meta["months"], "size": meta["size"]}
     if meta["temporal"]:
         return TemporalDataset(reader, split, meta["channels"], mode=meta["temporal_mode"], **kwargs)
     return StaticDataset(reader, split, meta["channels"], **kwargs)
@@ -95,11 +95,11 @@ def prepare_data(cfg: TrainConfig, device: torch.device) -> PreparedData:
         "source": type(reader).__name__,
     }
     meta["channels"] = list(selected_channels(reader, cfg.channels))
-    train_ds = make_dataset(reader, "training", meta, None)
+    train_ds = make_dataset(reader, "training", meta)
     normalization = compute_stats(train_ds)
     meta["normalization"] = normalization.to_dict()
     splits = {
-        split: load_tensors(make_dataset(reader, split, meta, None), normalization, device, cfg.resize)
+        split: load_tensors(make_dataset(reader, split, meta), normalization, device, cfg.resize)
         for split in ("training", "validation", "test")
     }
     log.info(
@@ -218,10 +218,11 @@ class Schedule:
         """Set the learning rate for the next step; return it."""
         p = self.progress()
         factor = p / 0.05 if p < 0.05 else 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * (p - 0.05) / 0.95))
+        lr = self.lr * max(factor, 1e-3)
         for group in optimizer.param_groups:
-            group["lr"] = self.lr * max(factor, 1e-3)
+            group["lr"] = lr
         self.steps += 1
-        return self.lr * factor
+        return lr
 
 
 def train(cfg: TrainConfig, resume: bool = False) -> dict:

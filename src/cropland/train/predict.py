@@ -195,6 +195,6 @@ def evaluate_run(run: str | Path, split: str = "test", dataset: str | Path | Non
     if list(reader.classes) != meta["classes"]:
         raise DatasetError(f"{cfg.dataset} has classes {reader.classes}, the model was trained on {meta['classes']}")
     normalization = Normalization.from_dict(meta["normalization"])
-    data = load_tensors(make_dataset(reader, split, meta, None), normalization, resolve_device(cfg.device), meta["resize"])
+    data = load_tensors(make_dataset(reader, split, meta), normalization, resolve_device(cfg.device), meta["resize"])
     metrics, _ = evaluate_split(model, data, meta["classes"], cfg)
     return metrics
