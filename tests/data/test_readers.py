@@ -154,6 +154,12 @@ def test_pack_geotiffs_round_trip_and_checksums(tif_data, tmp_path_factory):
     images.write_bytes(images.read_bytes()[:-8] + b"\x00" * 8)
     with pytest.raises(DatasetError, match="checksum"):
         PackedReader(out)
+    (out / "manifest.json").write_text(json.dumps({**manifest, "version": 99}))
+    with pytest.raises(DatasetError, match="version 99"):
+        PackedReader(out)
+    (out / "manifest.json").write_text("{")
+    with pytest.raises(DatasetError, match="not valid JSON"):
+        PackedReader(out)
 
 
 def test_pack_png_tree_keeps_uint8(png_tree, tmp_path_factory):

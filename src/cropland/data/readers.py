@@ -278,9 +278,17 @@ class PackedReader(Reader):
         manifest_path = self.root / "manifest.json"
         if not manifest_path.exists():
             raise DatasetError(f"{manifest_path} is missing; make a packed dataset with `cropland pack`")
-        manifest = json.loads(manifest_path.read_text("utf-8"))
-        if manifest.get("format") != PACK_FORMAT:
-            raise DatasetError(f"{manifest_path} is not a {PACK_FORMAT} manifest")
+        try:
+            manifest = json.loads(manifest_path.read_text("utf-8"))
+        except ValueError as e:
+            raise DatasetError(f"{manifest_path} is not valid JSON ({e}); re-run `cropland pack`") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != PACK_FORMAT:
+            raise DatasetError(f"{manifest_path} is not a {PACK_FORMAT} manifest; re-run `cropland pack`")
+        if manifest.get("version") != PACK_VERSION:
+            raise DatasetError(
+                f"{manifest_path} is version {manifest.get('version')!r}, this cropland reads version "
+                f"{PACK_VERSION}; re-run `cropland pack`"
+            )
         self.manifest = manifest
         self.channels = tuple(manifest["channels"])
         self.scale = float(manifest["scale"])
