@@ -46,6 +46,11 @@ def test_adapter_keeps_the_response_to_a_constant_image():
     adapt_input_channels(model, 12)
     assert model.conv1.in_channels == 12
     torch.testing.assert_close(model.conv1(torch.full((1, 12, 32, 32), 0.5)), reference)
+    for channels in (1, 4):  # fewer channels, and a count that is not a multiple of 3
+        model = torchvision.models.resnet18(weights=None).eval()
+        reference = model.conv1(x3)
+        adapt_input_channels(model, channels)
+        torch.testing.assert_close(model.conv1(torch.full((1, channels, 32, 32), 0.5)), reference)
 
 
 def test_pretrained_weights_come_from_a_local_file(tmp_path):

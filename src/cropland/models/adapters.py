@@ -17,9 +17,11 @@ def first_conv(model: nn.Module) -> tuple[str, nn.Conv2d]:
 def adapt_input_channels(model: nn.Module, in_channels: int) -> nn.Module:
     """Replace the first convolution so that it takes ``in_channels`` channels (in place).
 
-    Trained weights are kept in spirit: the kernel is repeated over the new channels in
-    turn and scaled by ``old / new`` channels, so the response to a constant input is
-    unchanged (RGB weights on a 12-band input, or one grey channel: their sum).
+    Trained weights are kept in spirit, and the response to a constant input is unchanged:
+    with more channels, the old kernels are repeated over the new channels in turn, each
+    divided by its number of copies (RGB weights on a 12-band input: a quarter each); with
+    fewer, new channel ``j`` gets the sum of the old kernels ``j, j + new, ...`` (one grey
+    channel: the sum of the RGB kernels).
     """
     name, conv = first_conv(model)
     if conv.in_channels == in_channels:
@@ -36,8 +38,11 @@ def adapt_input_channels(model: nn.Module, in_channels: int) -> nn.Module:
         conv.padding_mode,
     )
     with torch.no_grad():
-        repeat = [i % conv.in_channels for i in range(in_channels)]
-        new.weight.copy_(conv.weight[:, repeat] * (conv.in_channels / in_channels))
+        old_index = [k % conv.in_channels for k in range(max(in_channels, conv.in_channels))]
+        copies = torch.bincount(torch.tensor(old_index), minlength=conv.in_channels)
+        new.weight.zero_()
+        for k, i in enumerate(old_index):
+            new.weight[:, k % in_channels] += conv.weight[:, i] / copies[i]
         if conv.bias is not None:
             new.bias.copy_(conv.bias)
     parent_name, _, attr = name.rpartition(".")
