@@ -175,6 +175,7 @@ def test_pack_png_tree_keeps_uint8(png_tree, tmp_path_factory):
         np.testing.assert_allclose(ds_packed[k]["image"].numpy(), ds_png[k]["image"].numpy(), atol=1e-6)
     with pytest.raises(DatasetError, match="needs GeoTIFF"):
         open_reader(root, "bands")
+    assert open_reader(root, "all").channels == ("RGB_R", "RGB_G", "RGB_B", "NDVI")  # pack's default
 
 
 def test_png_tree_must_agree_with_its_splits_json(png_tree):
@@ -186,3 +187,13 @@ def test_png_tree_must_agree_with_its_splits_json(png_tree):
     write_splits(root, {**{p: s for p, (_, s) in POINTS.items()}, 3: "test"})
     with pytest.raises(DatasetError, match="splits.json puts point 3 in test"):
         PngTreeReader(root, ["RGB"])
+
+
+def test_auto_source_prefers_geotiffs_for_all_channels(tmp_path):
+    from cropland.data.readers import _guess_source
+
+    (tmp_path / "tif").mkdir()
+    (tmp_path / "2019").mkdir()
+    assert _guess_source(tmp_path, "all") == "tif"
+    assert _guess_source(tmp_path, "bands") == "tif"
+    assert _guess_source(tmp_path, "RGB") == "png"

@@ -377,15 +377,16 @@ def open_reader(root: str | Path, channels: str | Sequence[str] = "RGB", source:
 
 def _png_types(channels: str | Sequence[str]) -> list[str] | None:
     """The PNG image types a channel selection needs, or None when a PNG tree cannot serve it."""
-    tokens = channels.split(",") if isinstance(channels, str) else list(channels)
-    types = [channel_image_type(t.strip().upper()) for t in tokens]
+    tokens = [t.strip().upper() for t in (channels.split(",") if isinstance(channels, str) else channels)]
+    types = [t for token in tokens for t in (IMAGE_TYPES if token == "ALL" else (channel_image_type(token),))]
     return types if all(t in IMAGE_TYPES for t in types) else None
 
 
 def _guess_source(root: Path, channels: str | Sequence[str]) -> str:
     if (root / "manifest.json").exists():
         return "packed"
-    png_ok = _png_types(channels) is not None
+    selects_all = isinstance(channels, str) and channels.strip().upper() == "ALL"
+    png_ok = _png_types(channels) is not None and not selects_all  # "all": GeoTIFFs have more
     has_png = any(re.fullmatch(r"\d{4}", p.name) for p in root.iterdir() if p.is_dir())
     if (root / "tif").is_dir() and (not png_ok or not has_png):
         return "tif"
