@@ -12,6 +12,7 @@ Tolerance: 1e-4 reflectance (one DN) for every band, 10, 20 and 60 m alike.
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -238,6 +239,19 @@ def test_transient_classification():
     assert is_transient(RasterioIOError("TIFFReadEncodedTile() failed"))  # cut body
     assert not is_transient(RasterioIOError("HTTP response code: 404"))
     assert not is_transient(KeyError("B5"))
+
+
+def test_transient_classification_without_the_stac_extra(monkeypatch):
+    """Without requests and pystac-client (earthengine or local only), errors still classify."""
+    from rasterio.errors import RasterioIOError
+
+    from cropland.sources.http import is_transient
+
+    for module in ("requests", "pystac_client", "pystac_client.exceptions"):
+        monkeypatch.setitem(sys.modules, module, None)  # `import module` now fails
+    assert not is_transient(ValueError("Image.select: Pattern 'B99' did not match any bands."))
+    assert is_transient(TimeoutError()) and is_transient(json.JSONDecodeError("cut", "{", 1))
+    assert not is_transient(RasterioIOError("HTTP response code: 404"))
 
 
 def test_level1c_masks_follow_qa60_bits(loopback):

@@ -15,6 +15,7 @@ import json
 import logging
 import random
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -57,24 +58,25 @@ class TransientError(Exception):
 
 def is_transient(error: BaseException) -> bool:
     """Whether ``error`` looks like a network hiccup rather than a permanent problem."""
-    import requests
     from rasterio.errors import RasterioError
 
     if isinstance(error, RasterioError):  # GDAL's HTTP, curl and truncated-tile errors
         status = re.search(r"HTTP response code: (\d+)", str(error))
         # 403 too: an expired URL signature, renewed before the next attempt
         return status is None or int(status.group(1)) in RETRY_STATUS | {403}
-    if isinstance(error, TransientError | TimeoutError | ConnectionError):
-        return True
-    if isinstance(error, requests.HTTPError):
-        return error.response is not None and error.response.status_code in RETRY_STATUS
-    if isinstance(error, requests.RequestException | json.JSONDecodeError):
-        return True  # connection resets, read timeouts, chunked/JSON bodies cut short
-    from pystac_client.exceptions import APIError
-
-    if isinstance(error, APIError):
-        status = getattr(error, "status_code", None)
-        return status is None or status in RETRY_STATUS
+    if isinstance(error, TransientError | TimeoutError | ConnectionError | json.JSONDecodeError):
+        return True  # JSON bodies cut short too
+    # requests and pystac-client are optional (the stac extra): an error of theirs means
+    # they are imported, so look them up without importing them
+    if (requests := sys.modules.get("requests")) is not None:
+        if isinstance(error, requests.HTTPError):
+            return error.response is not None and error.response.status_code in RETRY_STATUS
+        if isinstance(error, requests.RequestException):
+            return True  # connection resets, read timeouts, chunked bodies cut short
+    if (stac_errors := sys.modules.get("pystac_client.exceptions")) is not None:
+        if isinstance(error, stac_errors.APIError):
+            status = getattr(error, "status_code", None)
+            return status is None or status in RETRY_STATUS
     return False
 
 
