@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -486,7 +486,7 @@ class _Window:
                                mode="constant", cval=np.nan, prefilter=False)
 
 
-@cache
+@lru_cache(maxsize=4096)  # ~200 kB each: bounded, as a long build meets many grids
 def _window(grid: PatchGrid, utm: str) -> _Window:
     left, bottom, right, top = _transformer(grid.crs, utm).transform_bounds(*grid.bounds)
     bounds = (np.floor(left / 60 - 1) * 60, np.floor(bottom / 60 - 1) * 60,
