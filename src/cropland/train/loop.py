@@ -178,7 +178,10 @@ def _load_resume(run: Path, cfg: TrainConfig) -> dict | None:
     path = run / "last.pt"
     if not path.exists():
         return None
-    saved = yaml.safe_load((run / "config.yaml").read_text("utf-8"))
+    config_path = run / "config.yaml"
+    if not config_path.exists():
+        raise CroplandError(f"cannot resume {run}: it has last.pt but no config.yaml; use a new --out")
+    saved = yaml.safe_load(config_path.read_text("utf-8")) or {}
     now = json.loads(cfg.model_dump_json())
     ignored = {"epochs", "time_budget_s", "patience", "device", "eval_batch_size", "threads"}
     changed = sorted(k for k in now if k not in ignored and saved.get(k) != now[k])
