@@ -48,6 +48,9 @@ def test_scene_json_gives_properties(loopback, tmp_path):
     [found] = local.search(BOX, *JUNE, max_cloud=50)
     assert (found.id, found.cloud_cover, found.datetime) == ("my-scene", 12.5, datetime(2019, 6, 20, 18))
     assert local.search(BOX, *JUNE, max_cloud=10) == []
+    (folder / "scene.json").write_text('{"datetime": "2019-06-20T18:00:00Z",')
+    with pytest.raises(ConfigError, match="scene.json is not valid JSON"):
+        LocalSource("L2A", LocalOptions(path=tmp_path)).search(BOX, *JUNE, max_cloud=50)
 
 
 def test_static_stac_catalogue(loopback, tmp_path):

@@ -98,7 +98,10 @@ def _folder_item(folder: Path) -> dict | None:
     if not assets:
         return None
     meta = folder / "scene.json"
-    props = json.loads(meta.read_text()) if meta.exists() else {}
+    try:
+        props = json.loads(meta.read_text(encoding="utf-8")) if meta.exists() else {}
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{meta} is not valid JSON ({e}); fix or remove it") from None
     if "datetime" not in props:
         if not (m := _DATE.search(folder.name)):
             log.warning("%s: no date in the folder name and no scene.json; skipped", folder)
