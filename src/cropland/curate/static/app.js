@@ -286,8 +286,9 @@ async function refreshItems(ids) {
   for (const id of ids) if (fresh.has(id)) updateCell(fresh.get(id));
 }
 
+// Returns whether the change was saved.
 async function decide(decision, ids, advance) {
-  if (!ids.length) return;
+  if (!ids.length) return false;
   const reason = $("#reason").value.trim() ||
     (decision === "reject" && ids.length === 1 && state.detail?.reasons.length ? state.detail.reasons.join("; ") : "");
   try {
@@ -298,8 +299,10 @@ async function decide(decision, ids, advance) {
     await refreshProgress();
     if (advance && state.cursor < state.items.length - 1) await select(state.cursor + 1);
     else if (state.cursor >= 0) await select(state.cursor);
+    return true;
   } catch (e) {
     message(`not saved: ${e.message}`, true);
+    return false;
   }
 }
 
@@ -377,7 +380,9 @@ function wire() {
   for (const button of document.querySelectorAll("[data-bulk]")) {
     button.addEventListener("click", async () => {
       const ids = [...state.selection];
-      await exclusive(() => decide(button.dataset.bulk, ids, false));
+      let saved = false;
+      await exclusive(async () => { saved = await decide(button.dataset.bulk, ids, false); });
+      if (!saved) return;  // keep the selection to retry
       state.selection.clear();
       markGrid();
     });
