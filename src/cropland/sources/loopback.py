@@ -384,7 +384,7 @@ def simulator_items(source, lonlat_box: tuple[float, float, float, float], start
     from pyproj import Transformer
 
     items = []
-    for scene in source.search(lonlat_box, start, end, 100.0):
+    for scene in source.search(lonlat_box, start, end, float("inf")):  # fully cloudy too
         utm = scene.properties["utm"]
         left, bottom, right, top = Transformer.from_crs(
             "EPSG:4326", utm, always_xy=True).transform_bounds(*lonlat_box, densify_pts=21)
