@@ -64,6 +64,8 @@ def prepare(cfg: BuildConfig) -> pd.DataFrame:
     write_text_atomic(out / CONFIG_FILE, dump_config(cfg))
     points_file = out / POINTS_FILE
     if points_file.exists():  # a resumed build keeps the points it started with
+        log.info("resuming with the points table %s (the config's points are not reread)",
+                 points_file)
         return read_points(points_file)
     points = validate_points(load_build_points(cfg))
     write_points(points, points_file)
@@ -90,8 +92,9 @@ def extract(
         manifest.record(written)  # files that an interrupted run wrote but did not record
         todo -= {r.task_id for r in written}
         jobs = plan_jobs(targets, todo)
-        log.info("%d samples to extract in %d jobs (%d already finished)",
-                 len(todo), len(jobs), len(targets) - len(todo))
+        log.info("%d samples to extract in %d jobs; %d others already ended (done, empty%s)",
+                 len(todo), len(jobs), len(targets) - len(todo),
+                 "" if retry_failed else " or failed: rerun with --retry-failed")
         with _progress(progress) as bar:
             task = bar.add_task("extracting", total=len(todo))
             for results in _execute(jobs, cfg, executor, workers):
