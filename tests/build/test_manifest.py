@@ -1,5 +1,8 @@
+import pytest
+
 from cropland.build.manifest import Manifest, TaskResult, task_id
 from cropland.core.naming import SampleName
+from cropland.errors import DatasetError
 
 
 def _samples():
@@ -30,3 +33,10 @@ def test_done_task_whose_file_vanished_is_redone(tmp_path):
 
 def test_task_id_ignores_the_label():
     assert task_id(SampleName(7, 2020, 9, "QC", "CORN")) == "7_202009"
+
+
+def test_a_corrupt_manifest_says_what_to_do(tmp_path):
+    path = tmp_path / "manifest.sqlite"
+    path.write_bytes(b"not a database, just bytes" * 100)
+    with pytest.raises(DatasetError, match="delete it and rerun"):
+        Manifest(path)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cropland.core.naming import SampleName
+from cropland.errors import DatasetError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -58,8 +59,14 @@ class Manifest:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as e:
+            self._db.close()
+            raise DatasetError(
+                f"{self.path} is not a usable task manifest ({e}); delete it and rerun: "
+                "the samples already written are found again") from None
 
     def close(self) -> None:
         self._db.close()
