@@ -14,16 +14,14 @@ SCL_CLOUD: tuple[int, ...] = (3, 8, 9, 10)
 QA60_BITS: tuple[int, ...] = (10, 11)
 
 
-def scl_masks(scl: np.ndarray, not_clear: tuple[int, ...] = SCL_NOT_CLEAR) -> tuple[np.ndarray, np.ndarray]:
-    """(clear, cloud) masks from an SCL layer."""
-    return ~np.isin(scl, not_clear), np.isin(scl, SCL_CLOUD)
+def scl_masks(scl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(clear, cloud) masks from an SCL layer (:data:`SCL_NOT_CLEAR`, :data:`SCL_CLOUD`)."""
+    return ~np.isin(scl, SCL_NOT_CLEAR), np.isin(scl, SCL_CLOUD)
 
 
-def qa60_masks(qa60: np.ndarray, bits: tuple[int, ...] = QA60_BITS) -> tuple[np.ndarray, np.ndarray]:
-    """(clear, cloud) masks from a QA60 bit mask: a pixel is cloud if *any* bit is set."""
-    flag = np.zeros(qa60.shape, dtype=bool)
-    for bit in bits:
-        flag |= (qa60.astype(np.int64) >> bit) & 1 == 1
+def qa60_masks(qa60: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(clear, cloud) masks from a QA60 bit mask: cloud if *any* of :data:`QA60_BITS` is set."""
+    flag = (qa60.astype(np.int64) & sum(1 << bit for bit in QA60_BITS)) != 0
     return ~flag, flag
 
 
