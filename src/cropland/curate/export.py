@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from cropland.core.naming import IMAGE_TYPES
-from cropland.curate.app import ensure_quality, final_status
+from cropland.curate.app import DEFAULT_DB, ensure_quality, final_status
 from cropland.curate.catalog import Catalog, Sample
 from cropland.curate.config import CurateConfig, curate_config_for
 from cropland.curate.store import Store
@@ -71,7 +71,7 @@ def export_curated(
         raise DatasetError(f"{out} exists; choose a new folder for the curated release")
     own_store = not isinstance(store, Store)
     if own_store:
-        store = Store(store or catalog.root / "curate.sqlite")
+        store = Store(store or catalog.root / DEFAULT_DB)
     try:
         ensure_quality(catalog, store, cfg or curate_config_for(catalog.root))
         quality, decisions = store.quality(), store.decisions()
