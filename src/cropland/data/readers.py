@@ -230,6 +230,7 @@ class PngTreeReader(Reader):
             records.append(SampleRecord(name, split))
         self._check_split_file(records)
         self._finish(records, f"the PNG tree {self.root}")
+        self._split_of = {r.name.point_id: r.split for r in self.records}
 
     def _check_split_file(self, records: list[SampleRecord]) -> None:
         """When the tree has a ``splits.json``, every sample must sit in its point's split folder."""
@@ -249,7 +250,7 @@ class PngTreeReader(Reader):
         return png_path(self.root, record.name, image_type, record.split)
 
     def expected_path(self, name: SampleName) -> str:
-        split = next((r.split for r in self.records if r.name.point_id == name.point_id), "training")
+        split = self._split_of.get(name.point_id, "training")  # a dict: called for every read
         return str(self.path(SampleRecord(name, split), self.image_types[0]))
 
     def read(self, index: int, channels: Sequence[str]) -> np.ndarray:
