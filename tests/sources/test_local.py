@@ -86,3 +86,26 @@ def test_grid_beyond_the_files_reads_as_no_data(loopback):
     np.testing.assert_array_equal(patches.reflectance[0], alone.reflectance[0])
     assert np.isnan(patches.reflectance[1]).all() and not patches.clear[1].any()
     assert not patches.cloud[1].any()
+
+
+def test_corrupt_local_file_fails_at_once_naming_it(loopback, tmp_path):
+    """A truncated file on disk is broken, not busy: one attempt, and the error names it."""
+    from cropland.errors import SourceError
+    from cropland.sources.stac import TIMINGS
+
+    scene = over_http(loopback).search(BOX, *JUNE, max_cloud=50)[0]
+    folder = tmp_path / "scene"
+    folder.mkdir()
+    for band, href in scene.properties["assets"].items():
+        (folder / f"T13UCR_{band}.tif").symlink_to(loopback.local_file(href))
+    broken = folder / "T13UCR_B4.tif"
+    data = broken.read_bytes()
+    broken.unlink()
+    broken.write_bytes(data[: len(data) // 2])
+    (folder / "scene.json").write_text(json.dumps({"datetime": "2019-06-20T18:00:00Z"}))
+    local = LocalSource("L2A", LocalOptions(path=tmp_path))
+    [found] = local.search(BOX, *JUNE, max_cloud=101)
+    TIMINGS.take()
+    with pytest.raises(SourceError, match="T13UCR_B4.tif"):
+        local.read(found, GRIDS)
+    assert "retries" not in TIMINGS.take()

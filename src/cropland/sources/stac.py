@@ -42,10 +42,11 @@ from pyproj import Transformer
 from rasterio.crs import CRS
 from rasterio.warp import Resampling, reproject
 from rasterio.windows import Window, from_bounds
+from rasterio.errors import RasterioError
 
 from cropland.core.bands import BAND_NAMES
 from cropland.core.grid import PatchGrid
-from cropland.errors import ConfigError
+from cropland.errors import ConfigError, SourceError
 from cropland.sources.base import Level, Scene, ScenePatches, Source, SourceOptions, register_source
 from cropland.sources.http import COG_GDAL_ENV, TransientError, host_slot, retry_call
 from cropland.sources.masks import qa60_masks, scl_masks, to_reflectance
@@ -240,8 +241,13 @@ class ItemReader(Source):
             TIMINGS.add("read", time.perf_counter() - started)
             return out
 
-        return retry_call(attempt, f"read {href}", attempts=self.options.retries,
-                          on_retry=lambda e: self.on_read_error(href, e))
+        # a local file that fails to read is broken, not busy: no retries
+        attempts = self.options.retries if _is_remote(href) else 1
+        try:
+            return retry_call(attempt, f"read {href}", attempts=attempts,
+                              on_retry=lambda e: self.on_read_error(href, e))
+        except RasterioError as e:
+            raise SourceError(f"cannot read {href} ({type(e).__name__}: {e})") from e
 
     def gdal_path(self, href: str, scene: Scene) -> str:
         """The path GDAL opens for an asset href (signed where the catalogue needs it)."""
@@ -463,6 +469,10 @@ def _gdal_resample(data: np.ndarray, transform: Affine, crs: str, grid: PatchGri
               dst_transform=grid.transform, dst_crs=_rio_crs(grid.crs), dst_nodata=np.nan,
               resampling=Resampling[how])
     return out
+
+
+def _is_remote(href: str) -> bool:
+    return href.startswith(("http://", "https://", "s3://"))
 
 
 def _vsi_path(href: str) -> str:
