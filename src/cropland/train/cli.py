@@ -88,7 +88,7 @@ def benchmark(
     models: str = typer.Option("resnet50,densenet121,efficientnet_b0,lrcn,cnn3d,tempcnn,temporal_transformer", help="Comma-separated model names."),
     channels: list[str] = typer.Option(["RGB"], help="Channel selection; repeat for several image types."),
     seeds: str = typer.Option(None, help="Comma-separated seeds (default: 0 on CPU, 0,1,2 on CUDA)."),
-    profile: str = typer.Option("auto", help="auto, cpu (short, 32 px) or cuda (full size, 3 seeds)."),
+    profile: str = typer.Option("auto", help="auto, cpu (32 px, 1 seed) or cuda (full size, 3 seeds)."),
     device: str = typer.Option("auto"),
     epochs: int = typer.Option(None, help="Override the profile's epochs."),
     time_budget: float = typer.Option(None, help="Override the profile's time budget per run (s)."),
