@@ -41,7 +41,7 @@ def plot_confusion(confusion: np.ndarray, classes: list[str], title: str, path: 
 def plot_learning_curves(results: list[dict], path: Path) -> Path:
     """Training loss and validation accuracy per epoch, one line per model (mean over seeds)."""
     plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12.5, 4))
     for model in dict.fromkeys(r["model"] for r in results):
         runs = [r["history"] for r in results if r["model"] == model]
         length = min(len(h) for h in runs)
@@ -50,7 +50,7 @@ def plot_learning_curves(results: list[dict], path: Path) -> Path:
         right.plot(epochs, np.mean([[e["val_accuracy"] for e in h[:length]] for h in runs], axis=0), label=model, marker="o", markersize=3)
     left.set(xlabel="epoch", ylabel="training loss", title="training loss")
     right.set(xlabel="epoch", ylabel="accuracy", title="validation accuracy", ylim=(0, 1))
-    right.legend(fontsize=8)
+    right.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)  # off the curves
     return _save(fig, path)
 
 
