@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it to ``path`` only on success.
 
-    A crash leaves at most a ``.*.tmp`` file, never a half-written file under the final name.
+    A crash leaves at most a ``.*.tmp`` file, never a half-written file under the final name;
+    the data is flushed to disk before the rename, so a power cut cannot leave an empty file
+    under the final name either.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -26,10 +28,19 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o644)
+        _fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_table(df: "pd.DataFrame", path: str | Path) -> Path:
