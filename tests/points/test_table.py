@@ -30,3 +30,27 @@ def test_labels_from_codes_and_sorted_rows():
 def test_bad_values_raise_points_error(column, values, message):
     with pytest.raises(PointsError, match=message.replace("[", r"\[").replace("]", r"\]")):
         validate_points(table(**{column: values}), "pts.csv")
+
+
+def test_parquet_is_geoparquet_with_wgs84_points(tmp_path):
+    """The geometry column holds each row's lon/lat as WKB points (decoded here by hand)."""
+    import json
+    import struct
+
+    import pyarrow.parquet as pq
+
+    from cropland.points.table import read_points, write_points
+
+    path = write_points(table(), tmp_path / "points.parquet")
+    written = pq.read_table(path)
+    geo = json.loads(written.schema.metadata[b"geo"])
+    assert geo["primary_column"] == "geometry" and geo["version"] == "1.1.0"
+    column = geo["columns"]["geometry"]
+    assert column["encoding"] == "WKB" and column["geometry_types"] == ["Point"] and "crs" not in column
+    assert column["bbox"] == [-106.4, 49.6, -97.7, 52.3]
+    rows = written.to_pandas()
+    for wkb, lon, lat in zip(rows["geometry"], rows["lon"], rows["lat"], strict=True):
+        order = "<" if wkb[0] == 1 else ">"
+        kind, x, y = struct.unpack(order + "Idd", wkb[1:])
+        assert (kind, x, y) == (1, lon, lat)
+    pd.testing.assert_frame_equal(read_points(path), validate_points(table()))

@@ -13,19 +13,24 @@ label    str     class folder name (``SPRING_WHEAT``), derived from ``aci_code``
 ======== ======= ==============================================================
 
 A point keeps its id, position and province across years; its label may change (crop
-rotation). Stored as CSV or Parquet, chosen by the file extension.
+rotation). Stored as CSV or Parquet, chosen by the file extension. Parquet files are
+GeoParquet: a ``geometry`` column (WKB points, WGS84 lon/lat) follows the columns above, so
+GeoPandas, QGIS and DuckDB open them as point layers; readers here ignore it.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from cropland.core.classes import get_class
 from cropland.core.provinces import PROVINCES
 from cropland.errors import PointsError, UnknownClassError
-from cropland.io import write_table
+from cropland.io import atomic_path, write_table
 
 COLUMNS: dict[str, str] = {
     "point_id": "int64",
@@ -89,5 +94,26 @@ def read_points(path: str | Path) -> pd.DataFrame:
 
 
 def write_points(df: pd.DataFrame, path: str | Path) -> Path:
-    """Validate and write a points table atomically."""
-    return write_table(validate_points(df), path)
+    """Validate and write a points table atomically (``.parquet``: GeoParquet)."""
+    df, path = validate_points(df), Path(path)
+    if path.suffix != ".parquet":
+        return write_table(df, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(geoparquet_table(df), tmp)
+    return path
+
+
+def geoparquet_table(df: pd.DataFrame) -> pa.Table:
+    """``df`` with a WKB point ``geometry`` column and GeoParquet 1.1 metadata (CRS: OGC:CRS84)."""
+    try:
+        import shapely
+    except ImportError:
+        raise PointsError("writing a .parquet points table (GeoParquet) needs shapely: "
+                          "pip install 'cropland[points]', or write .csv") from None
+    wkb = shapely.to_wkb(shapely.points(df["lon"].to_numpy(), df["lat"].to_numpy()))
+    table = pa.Table.from_pandas(df, preserve_index=False).append_column("geometry", pa.array(wkb, pa.binary()))
+    bbox = [df["lon"].min(), df["lat"].min(), df["lon"].max(), df["lat"].max()] if len(df) else []
+    geo = {"version": "1.1.0", "primary_column": "geometry", "columns": {"geometry": {
+        "encoding": "WKB", "geometry_types": ["Point"], **({"bbox": [float(v) for v in bbox]} if bbox else {}),
+    }}}  # no "crs" key: GeoParquet's default, OGC:CRS84 (lon, lat on WGS84)
+    return table.replace_schema_metadata({**table.schema.metadata, b"geo": json.dumps(geo).encode()})
