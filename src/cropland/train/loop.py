@@ -72,6 +72,23 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def rng_states() -> dict:
+    """Python, NumPy and torch (CPU and CUDA) random states: dropout draws from them."""
+    states = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict) -> None:
+    """Restore what :func:`rng_states` saved."""
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
 def make_dataset(reader: Reader, split: str, meta: dict) -> StaticDataset | TemporalDataset:
     """The static or temporal dataset a run's ``meta`` describes (unnormalised: see :func:`load_tensors`)."""
     kwargs = {"months": meta["months"], "size": meta["size"]}
@@ -95,6 +112,8 @@ def prepare_data(cfg: TrainConfig, device: torch.device) -> PreparedData:
         "source": type(reader).__name__,
     }
     meta["channels"] = list(selected_channels(reader, cfg.channels))
+    if meta["size"] is None and len(reader.records):  # what the model sees, so predict crops alike
+        meta["size"] = int(reader.read(0, meta["channels"][:1]).shape[-1])
     train_ds = make_dataset(reader, "training", meta)
     normalization = compute_stats(train_ds)
     meta["normalization"] = normalization.to_dict()
@@ -257,6 +276,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
         history, best = state["history"], state["best"]
+        if "rng" in state:  # runs saved before the random states were
+            set_rng_states(state["rng"])
         schedule = Schedule(cfg, steps_per_epoch, state["steps"], sum(h["seconds"] for h in history))
         log.info("resumed %s after epoch %d", run, len(history))
     stop = _fit(model, data, cfg, optimizer, schedule, generator, history, best, run)
@@ -285,7 +306,8 @@ def _fit(model, data, cfg, optimizer, schedule, generator, history, best, run) -
             _save({"model": model.state_dict(), "meta": data.meta, "epoch": epoch}, run / "best.pt")
         _save({
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "steps": schedule.steps,
-            "generator": generator.get_state(), "history": history, "best": best, "meta": data.meta,
+            "generator": generator.get_state(), "rng": rng_states(), "history": history, "best": best,
+            "meta": data.meta,
         }, run / "last.pt")
         write_text_atomic(run / "history.json", json.dumps(history, indent=1))
     return "time budget" if schedule.out_of_time() and len(history) < cfg.epochs else "epochs"
@@ -300,6 +322,8 @@ def _train_epoch(model, split, cfg, optimizer, schedule, generator) -> tuple[flo
     seen = 0
     channels_last = _channels_last(cfg, split)
     for batch in split.batches(cfg.batch_size, shuffle=True, augment=cfg.augment, generator=generator):
+        if len(batch.y) == 1 and seen:
+            continue  # batch norm cannot train on one item; the shuffle drops another one next epoch
         schedule.step(optimizer)
         with autocast(device, cfg.amp):
             logits = forward(model, batch, channels_last)

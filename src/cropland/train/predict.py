@@ -82,8 +82,12 @@ def _render_pngs(path: Path, channels: Sequence[str]) -> np.ndarray:
 
 
 def _prepare(image: np.ndarray, meta: dict, origin: str) -> np.ndarray:
-    """Crop, resize, then normalise (NaN -> 0): the order of :func:`load_tensors` and its batches."""
-    image = center_crop(image, meta["size"], origin)
+    """Crop, resize, then normalise (NaN -> 0): the order of :func:`load_tensors` and its batches.
+
+    An image smaller than the training images (a 64 px GeoTIFF for a model of 65 px PNGs) is
+    not cropped."""
+    if meta["size"] and min(image.shape[-2:]) > meta["size"]:
+        image = center_crop(image, meta["size"], origin)
     if meta["resize"]:
         image = F.interpolate(torch.from_numpy(image)[None], size=(meta["resize"],) * 2, mode="area")[0].numpy()
     return Normalization.from_dict(meta["normalization"]).apply(image)
