@@ -27,6 +27,8 @@ def test_classes_by_name_or_code():
         ({"points": {}}, r"points: give exactly one of"),
         ({"colour": "red"}, r"colour: Extra inputs are not permitted"),
         ({"splits": {"training": 0.8, "validation": 0.15, "test": 0.15}}, r"sum to 1"),
+        ({"render": {"index_range": [0.5, 0.5]}}, r"render.index_range: .*low < high, got \[0.5, 0.5\]"),
+        ({"render": {"index_range": [1, -1]}}, r"render.index_range: .*low < high"),
     ],
 )
 def test_bad_configuration_is_explained(change, message):

@@ -82,3 +82,40 @@ def test_raw_zip_report_and_card(built):
     charts = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
     assert charts and all((result.output / c).exists() for c in charts)
     assert "synthetic" in (result.output / "dataset_card.md").read_text().lower()
+
+
+def _small(out, **changes):
+    return parse_config({"months": [7], "classes": ["CANOLA", "CORN"], "output": str(out), "seed": 2,
+                         "points": {"synthetic_per_class": 3, "synthetic_clusters": 1}, **changes})
+
+
+def _tif_years(out):
+    return sorted(SampleName.parse(p.name)[0].year for p in (out / "tif").rglob("*.tif"))
+
+
+def test_a_rerun_with_an_added_year_builds_it(tmp_path):
+    """Synthetic points: the added year's samples are built; known points keep their splits."""
+    build_dataset(_small(tmp_path, years=[2019]), progress=False)
+    before = json.loads((tmp_path / "splits.json").read_text())["assignments"]
+    result = build_dataset(_small(tmp_path, years=[2019, 2020]), progress=False)
+    assert _tif_years(tmp_path) == [2019] * 6 + [2020] * 6
+    assert result.extraction.complete
+    assert json.loads((tmp_path / "splits.json").read_text())["assignments"] == before
+    assert len(list(tmp_path.glob("2020/RGB/*/*/*.png"))) == 6
+
+
+def test_points_new_in_an_added_year_get_their_own_splits(tmp_path):
+    from cropland.points.table import write_points
+    from cropland.sources import make_source
+
+    points = make_source(_small(tmp_path / "x", years=[2019])).synthetic_points(4, [2019, 2020], 1)
+    late = points["point_id"] > points["point_id"].max() - 2  # two points only in 2020
+    table = write_points(points[~(late & (points["year"] == 2019))], tmp_path / "points.csv")
+    out = tmp_path / "out"
+    build_dataset(_small(out, years=[2019], points={"path": str(table)}), progress=False)
+    before = json.loads((out / "splits.json").read_text())["assignments"]
+    build_dataset(_small(out, years=[2019, 2020], points={"path": str(table)}), progress=False)
+    after = json.loads((out / "splits.json").read_text())["assignments"]
+    assert {p: s for p, s in after.items() if p in before} == before
+    assert sorted(set(after) - set(before)) == sorted(str(p) for p in points.loc[late, "point_id"].unique())
+    assert _tif_years(out).count(2020) == 8

@@ -13,6 +13,7 @@ import pytest
 from cropland.config import SplitConfig
 from cropland.errors import DatasetError
 from cropland.split import (
+    extend_splits,
     largest_remainder,
     majority_class,
     make_splits,
@@ -156,3 +157,18 @@ def test_missing_file_and_unknown_point(tmp_path: Path, points: pd.DataFrame) ->
         read_splits(tmp_path / "splits.json")
     with pytest.raises(DatasetError, match="point 999999 has no split"):
         make_splits(points, SplitConfig(), seed=0).split_of(999999)
+
+
+def test_extended_splits_keep_known_points_and_split_new_ones(points: pd.DataFrame) -> None:
+    """A build that gains points (an added year) keeps every known point in its split."""
+    old_ids = set(points["point_id"].drop_duplicates().sample(frac=0.6, random_state=3))
+    known = make_splits(points[points["point_id"].isin(old_ids)], SplitConfig(), seed=4)
+    extended = extend_splits(known, points)
+    assert extended.seed == 4 and extended.fractions == known.fractions
+    assert all(extended.assignments[p] == s for p, s in known.assignments.items())
+    new = {p: s for p, s in extended.assignments.items() if p not in known.assignments}
+    assert set(new) == set(points["point_id"]) - old_ids
+    counts = Counter(new.values())  # the new points follow the fractions among themselves
+    for split, share in FRACTIONS.items():
+        assert abs(counts[split] - share * len(new)) <= len(CLASS_SIZES)
+    assert extend_splits(extended, points) is extended  # nothing new: the same splits

@@ -69,6 +69,13 @@ class RenderConfig(_Model):
         (-1.0, 1.0), description="Index values mapped to 0 and 255 in index PNGs."
     )
 
+    @field_validator("index_range")
+    @classmethod
+    def _increasing(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not value[0] < value[1]:
+            raise ValueError(f"index_range must be [low, high] with low < high, got {list(value)}")
+        return value
+
 
 class SplitConfig(_Model):
     """Split fractions; a point is in one split for every year and image type."""

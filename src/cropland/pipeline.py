@@ -15,7 +15,7 @@ from cropland.build.runner import BuildSummary, extract
 from cropland.config import BuildConfig
 from cropland.export.layout import POINTS_FILE, REPORT_FILE, SPLITS_FILE
 from cropland.points.table import read_points
-from cropland.split import Splits, make_splits, read_splits, write_splits
+from cropland.split import Splits, extend_splits, make_splits, read_splits, write_splits
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +33,18 @@ class BuildResult:
 
 
 def split_dataset(cfg: BuildConfig) -> Splits:
-    """Make (or reuse, so reruns keep every point in its split) the dataset's splits."""
+    """Make the dataset's splits, or reuse them so reruns keep every point in its split
+    (points new to a rerun, such as those of an added year, get splits of their own)."""
     path = Path(cfg.output) / SPLITS_FILE
-    if path.exists():
-        return read_splits(path)
     points = read_points(Path(cfg.output) / POINTS_FILE)
-    splits = make_splits(points[points["year"].isin(cfg.years)], cfg.splits, cfg.seed)
-    write_splits(splits, path)
+    points = points[points["year"].isin(cfg.years)]
+    known = read_splits(path) if path.exists() else None
+    splits = extend_splits(known, points) if known else make_splits(points, cfg.splits, cfg.seed)
+    if splits is not known:
+        if known:
+            log.info("%d new points split; the %d known points keep their splits",
+                     len(splits.assignments) - len(known.assignments), len(known.assignments))
+        write_splits(splits, path)
     return splits
 
 

@@ -178,10 +178,24 @@ def make_splits(points: pd.DataFrame, fractions: SplitConfig, seed: int) -> Spli
         seed: the same seed and points give the same splits.
     """
     shares = [getattr(fractions, name) for name in SPLIT_NAMES]
+    return Splits(_assign(points, shares, seed), seed, dict(zip(SPLIT_NAMES, shares, strict=True)))
+
+
+def extend_splits(splits: Splits, points: pd.DataFrame) -> Splits:
+    """``splits`` plus the points of ``points`` it does not know (a build that gained years or
+    points): known points keep their split; new ones are split among themselves, stratified
+    and balanced as by :func:`make_splits`, with the same seed and fractions."""
+    new = points[~points["point_id"].isin(list(splits.assignments))]
+    if new.empty:
+        return splits
+    added = _assign(new, [splits.fractions[name] for name in SPLIT_NAMES], splits.seed)
+    return Splits({**splits.assignments, **added}, splits.seed, splits.fractions)
+
+
+def _assign(points: pd.DataFrame, shares: list[float], seed: int) -> dict[int, str]:
     strata = majority_class(points)
     split = _balance_classes(points, strata, _stratified(strata, shares, seed), shares)
-    assignments = {int(p): SPLIT_NAMES[s] for p, s in split.items()}
-    return Splits(assignments, seed, dict(zip(SPLIT_NAMES, shares, strict=True)))
+    return {int(p): SPLIT_NAMES[s] for p, s in split.items()}
 
 
 def _canonical(assignments: dict[int, str]) -> dict[str, str]:

@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cropland.build.extract import Job, Target, plan_jobs, run_job, samples_of
 from cropland.build.manifest import Manifest, TaskResult, task_id
 from cropland.config import BuildConfig, dump_config
+from cropland.errors import PointsError
 from cropland.export.layout import CONFIG_FILE, POINTS_FILE, tif_path
 from cropland.io import write_text_atomic
 from cropland.points.table import read_points, validate_points, write_points
@@ -63,11 +64,24 @@ def prepare(cfg: BuildConfig) -> pd.DataFrame:
         leftover.unlink()
     write_text_atomic(out / CONFIG_FILE, dump_config(cfg))
     points_file = out / POINTS_FILE
-    if points_file.exists():  # a resumed build keeps the points it started with
-        log.info("resuming with the points table %s (the config's points are not reread)",
-                 points_file)
-        return read_points(points_file)
-    points = validate_points(load_build_points(cfg))
+    if not points_file.exists():
+        points = validate_points(load_build_points(cfg))
+        write_points(points, points_file)
+        return points
+    # a resumed build keeps the points it started with; years new to the config are added
+    points = read_points(points_file)
+    new_years = sorted(set(cfg.years) - set(points["year"]))
+    if not new_years:
+        log.info("resuming with the points table %s (the config's points are not reread)", points_file)
+        return points
+    configured = load_build_points(cfg)
+    added = configured[configured["year"].isin(new_years)]
+    try:
+        points = validate_points(pd.concat([points, added]), str(points_file))
+    except PointsError as e:
+        raise PointsError(f"cannot add years {new_years} to this build: {e}; the configured points "
+                          "disagree with the build's points.csv, so build them into a new output folder") from None
+    log.info("adding %d points-years of %s to %s", len(added), new_years, points_file)
     write_points(points, points_file)
     return points
 
