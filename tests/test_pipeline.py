@@ -119,3 +119,14 @@ def test_points_new_in_an_added_year_get_their_own_splits(tmp_path):
     assert {p: s for p, s in after.items() if p in before} == before
     assert sorted(set(after) - set(before)) == sorted(str(p) for p in points.loc[late, "point_id"].unique())
     assert _tif_years(out).count(2020) == 8
+
+
+def test_a_rerun_may_not_change_what_the_files_were_made_with(tmp_path):
+    from cropland.errors import ConfigError
+
+    build_dataset(_small(tmp_path, years=[2019]), progress=False)
+    with pytest.raises(ConfigError, match=r"patch_size: 64 -> 65; render.*restore them or build into a new"):
+        build_dataset(_small(tmp_path, years=[2019], patch_size=65, render={"rgb_max": 0.5}), progress=False)
+    assert "patch_size: 64" in (tmp_path / "config.yaml").read_text()  # the saved config still tells the truth
+    build_dataset(_small(tmp_path, years=[2019], months=[7, 8]), progress=False)  # more months: fine
+    assert len(list((tmp_path / "tif").rglob("*.tif"))) == 12

@@ -15,12 +15,13 @@ from functools import cache
 from pathlib import Path
 
 import pandas as pd
+import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from cropland.build.extract import Job, Target, plan_jobs, run_job, samples_of
 from cropland.build.manifest import Manifest, TaskResult, task_id
 from cropland.config import BuildConfig, dump_config
-from cropland.errors import PointsError
+from cropland.errors import ConfigError, PointsError
 from cropland.export.layout import CONFIG_FILE, POINTS_FILE, tif_path
 from cropland.io import write_text_atomic
 from cropland.points.table import read_points, validate_points, write_points
@@ -48,12 +49,35 @@ def load_build_points(cfg: BuildConfig) -> pd.DataFrame:
         return read_points(cfg.points.path)
     source = make_source(cfg)
     if not hasattr(source, "synthetic_points"):
-        from cropland.errors import ConfigError
-
         raise ConfigError("points.synthetic_per_class needs source.kind: simulator; "
                           "give points.path for other sources")
     return source.synthetic_points(cfg.points.synthetic_per_class, cfg.years,
                                    cfg.points.synthetic_clusters)
+
+
+#: Settings the files of a build embody: a rerun into the same folder may not change them.
+FIXED_SETTINGS: tuple[str, ...] = (
+    "patch_size", "resolution", "crs", "resampling", "indices", "render", "splits", "seed", "source.kind", "source.level",
+)
+
+
+def check_unchanged(cfg: BuildConfig, saved: Path) -> None:
+    """Refuse a rerun whose configuration changes a setting the existing files were made with."""
+    if not saved.exists():
+        return
+    before, now = yaml.safe_load(saved.read_text("utf-8")) or {}, cfg.model_dump(mode="json")
+
+    def get(doc: dict, key: str):
+        for part in key.split("."):
+            doc = doc.get(part) if isinstance(doc, dict) else None
+        return doc
+
+    changed = [f"{k}: {get(before, k)} -> {get(now, k)}" for k in FIXED_SETTINGS if get(before, k) != get(now, k)]
+    if changed:
+        raise ConfigError(
+            f"{saved.parent} was built with other settings ({'; '.join(changed)}), so its files would "
+            "not match: restore them or build into a new output folder (to re-render PNGs, edit "
+            f"{saved} and run `cropland export {saved.parent} --overwrite`)")
 
 
 def prepare(cfg: BuildConfig) -> pd.DataFrame:
@@ -62,6 +86,7 @@ def prepare(cfg: BuildConfig) -> pd.DataFrame:
     out.mkdir(parents=True, exist_ok=True)
     for leftover in out.rglob(".*.tmp"):  # partial writes of an interrupted run
         leftover.unlink()
+    check_unchanged(cfg, out / CONFIG_FILE)
     write_text_atomic(out / CONFIG_FILE, dump_config(cfg))
     points_file = out / POINTS_FILE
     if not points_file.exists():
