@@ -72,3 +72,25 @@ def test_predict_crops_like_the_packed_training_data(png_tree, tmp_path):
     for a, b in zip(from_pack, from_tree, strict=True):
         assert a["item"] == b["item"]
         np.testing.assert_allclose(list(a["probabilities"].values()), list(b["probabilities"].values()), rtol=1e-5)
+
+
+def test_predict_renders_geotiffs_as_the_training_pngs_were(tmp_path):
+    """A model trained on a build's PNGs (non-default rendering) gets the same input from the
+    sample's GeoTIFF as from its PNG."""
+    from cropland.config import parse_config
+    from cropland.pipeline import build_dataset
+    from cropland.train.predict import predict_files
+
+    out = tmp_path / "build"
+    build_dataset(parse_config({
+        "years": [2019], "months": [7], "classes": ["CANOLA", "CORN"], "output": str(out), "seed": 2,
+        "points": {"synthetic_per_class": 10, "synthetic_clusters": 1}, "render": {"rgb_max": 0.6},
+    }), progress=False)
+    run = tmp_path / "run"
+    loop.train(_config(out, run, source="png", model="small_cnn", resize=None, epochs=1))
+    assert torch.load(run / "best.pt", weights_only=False)["meta"]["render"]["rgb_max"] == 0.6
+    tif = next((out / "tif").rglob("*.tif"))
+    png = next(out.glob(f"2019/RGB/*/*/{tif.stem}_RGB.png"))
+    [from_tif], [from_png] = predict_files(run, [tif], "cpu"), predict_files(run, [png], "cpu")
+    np.testing.assert_allclose(list(from_tif["probabilities"].values()), list(from_png["probabilities"].values()),
+                               rtol=1e-6)

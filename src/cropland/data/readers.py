@@ -56,6 +56,30 @@ def center_crop(image: np.ndarray, size: int | None, origin: str) -> np.ndarray:
     return image[..., top : top + size, left : left + size]
 
 
+def built_from(root: str | Path) -> Path:
+    """The dataset folder behind ``root``: the folder a packed dataset was packed from, else ``root``."""
+    root = Path(root)
+    manifest = root / "manifest.json"
+    if manifest.exists():
+        try:
+            source = Path(json.loads(manifest.read_text("utf-8"))["source"]["path"])
+        except (ValueError, KeyError, TypeError):
+            return root
+        if source.is_dir():
+            return source
+    return root
+
+
+def render_settings(root: str | Path) -> dict | None:
+    """The ``render:`` settings of the cropland build behind ``root`` (how its PNGs were made)."""
+    import yaml
+
+    config = built_from(root) / "config.yaml"
+    if not config.exists():
+        return None
+    return (yaml.safe_load(config.read_text("utf-8")) or {}).get("render")
+
+
 def read_splits(root: Path) -> dict[int, str]:
     """Point id -> split from ``root/splits.json`` (the dataset's split file)."""
     from cropland.split import read_splits as read_split_file  # verifies format and checksum

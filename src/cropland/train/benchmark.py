@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cropland.data.readers import built_from
 from cropland.errors import CroplandError
 from cropland.io import write_text_atomic
 from cropland.models import get_entry, is_temporal
@@ -135,11 +136,7 @@ def _fmt(value: tuple[float, float | None]) -> str:
 
 def is_synthetic(root: Path) -> str:
     """``yes`` / ``no`` / ``unknown``: whether the dataset's pixels are simulated."""
-    manifest = root / "manifest.json"
-    if manifest.exists():  # a packed dataset: look at the folder it was packed from
-        source = Path(json.loads(manifest.read_text("utf-8")).get("source", {}).get("path", root))
-        if source != root and source.is_dir():
-            return is_synthetic(source)
+    root = built_from(root)  # a packed dataset: the folder it was packed from
     for name in ("config.yaml", "splits.json", "dataset_card.md"):
         path = root / name
         if path.exists():

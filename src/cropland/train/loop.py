@@ -26,7 +26,7 @@ import yaml
 from torch import nn
 
 from cropland.data.datasets import StaticDataset, TemporalDataset, compute_stats
-from cropland.data.readers import Reader, open_reader, selected_channels
+from cropland.data.readers import Reader, open_reader, render_settings, selected_channels
 from cropland.data.tensors import Batch, TensorSplit, load_tensors
 from cropland.errors import CroplandError
 from cropland.io import atomic_path, write_text_atomic
@@ -112,6 +112,7 @@ def prepare_data(cfg: TrainConfig, device: torch.device) -> PreparedData:
         "source": type(reader).__name__,
     }
     meta["channels"] = list(selected_channels(reader, cfg.channels))
+    meta["render"] = render_settings(cfg.dataset)  # predict renders GeoTIFFs as these PNGs were
     if meta["size"] is None and len(reader.records):  # what the model sees, so predict crops alike
         meta["size"] = int(reader.read(0, meta["channels"][:1]).shape[-1])
     train_ds = make_dataset(reader, "training", meta)

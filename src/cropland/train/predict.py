@@ -46,8 +46,9 @@ def load_run(checkpoint: str | Path, device: str = "auto") -> tuple[torch.nn.Mod
     return model.to(resolve_device(device)).eval(), state["meta"]
 
 
-def read_files(paths: Sequence[Path], channels: Sequence[str]) -> np.ndarray:
-    """Channels of one sample from its GeoTIFF or its PNGs (float32, reader units)."""
+def read_files(paths: Sequence[Path], channels: Sequence[str], render: dict | None = None) -> np.ndarray:
+    """Channels of one sample from its GeoTIFF or its PNGs (float32, reader units); PNG
+    channels are rendered from a GeoTIFF with ``render`` (a build's ``render:`` settings)."""
     tif = [p for p in paths if p.suffix.lower() in (".tif", ".tiff")]
     if tif and all(c in TIF_CHANNELS for c in channels):
         import rasterio
@@ -55,7 +56,7 @@ def read_files(paths: Sequence[Path], channels: Sequence[str]) -> np.ndarray:
         with rasterio.open(tif[0]) as src:
             return src.read([TIF_CHANNELS.index(c) + 1 for c in channels], out_dtype="float32")
     if tif:  # a model trained on PNGs: render them from the GeoTIFF as the export does
-        return _render_pngs(tif[0], channels)
+        return _render_pngs(tif[0], channels, render)
     planes: dict[str, np.ndarray] = {}
     for path in paths:
         _, image_type = SampleName.parse(path.name)
@@ -68,7 +69,7 @@ def read_files(paths: Sequence[Path], channels: Sequence[str]) -> np.ndarray:
     return np.stack([planes[c] for c in channels]).astype(np.float32) / np.float32(255)
 
 
-def _render_pngs(path: Path, channels: Sequence[str]) -> np.ndarray:
+def _render_pngs(path: Path, channels: Sequence[str], render: dict | None) -> np.ndarray:
     from cropland.config import RenderConfig
     from cropland.export.geotiff import load_sample
     from cropland.export.png import render_type
@@ -76,7 +77,7 @@ def _render_pngs(path: Path, channels: Sequence[str]) -> np.ndarray:
     sample = load_sample(path).data
     planes: dict[str, np.ndarray] = {}
     for image_type in dict.fromkeys(channel_image_type(c) for c in channels):
-        rendered = render_type(sample, image_type, RenderConfig()).transpose(2, 0, 1)
+        rendered = render_type(sample, image_type, RenderConfig(**(render or {}))).transpose(2, 0, 1)
         planes.update(zip(png_channels(image_type), rendered, strict=False))
     return np.stack([planes[c] for c in channels]).astype(np.float32) / np.float32(255)
 
@@ -115,7 +116,8 @@ def predict_files(checkpoint: str | Path, inputs: Sequence[str | Path], device: 
     """Predict sample files: one result per file (static) or per point-year (temporal)."""
     model, meta = load_run(checkpoint, device)
     files = collect_files(inputs, meta)
-    arrays = {name: _prepare(read_files(p, meta["channels"]), meta, str(p[0])) for name, p in files.items()}
+    render = meta.get("render")
+    arrays = {name: _prepare(read_files(p, meta["channels"], render), meta, str(p[0])) for name, p in files.items()}
     return _predict(model, meta, arrays)
 
 
