@@ -86,7 +86,8 @@ def test_train_resume_evaluate_predict(dataset, tmp_path):
     _invoke("train", *common, "--epochs", "1")
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["temporal_mode"] == "series" and config["device"] == "cpu" and config["seed"] == 3
-    out = _invoke("train", *common, "--epochs", "2", "--resume")
+    respelled = ("--dataset", packed / ".." / "packed", *common[2:])  # the same folder, named differently
+    out = _invoke("train", *respelled, "--epochs", "2", "--resume")
     history = json.loads((run / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2]
     metrics = json.loads((run / "metrics.json").read_text())

@@ -203,8 +203,15 @@ def _load_resume(run: Path, cfg: TrainConfig) -> dict | None:
         raise CroplandError(f"cannot resume {run}: it has last.pt but no config.yaml; use a new --out")
     saved = yaml.safe_load(config_path.read_text("utf-8")) or {}
     now = json.loads(cfg.model_dump_json())
-    ignored = {"epochs", "time_budget_s", "patience", "device", "eval_batch_size", "threads"}
-    changed = sorted(k for k in now if k not in ignored and saved.get(k) != now[k])
+    ignored = {"out", "epochs", "time_budget_s", "patience", "device", "eval_batch_size", "threads"}
+    paths = {"dataset", "pretrained"}  # compared by the file they name: run/x and ./run/x agree
+
+    def same(key: str) -> bool:
+        if key in paths and saved.get(key) and now[key]:
+            return Path(saved[key]).resolve() == Path(now[key]).resolve()
+        return saved.get(key) == now[key]
+
+    changed = sorted(k for k in now if k not in ignored and not same(k))
     if changed:
         raise CroplandError(f"cannot resume {run}: {', '.join(changed)} changed since; use a new --out")
     return torch.load(path, map_location="cpu", weights_only=False)
