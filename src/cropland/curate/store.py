@@ -243,25 +243,34 @@ class Store:
         self, db: _Cursor, decision_id: str, reviewer: str, sid: str, decision: str, reason: str,
         at: str,
     ) -> dict[str, Any]:
-        prev = db.all("SELECT * FROM decisions WHERE sample_id = ?", (sid,))
-        p = prev[0] if prev else {}
-        seq = db.all(
-            "INSERT INTO audit (decision_id, sample_id, action, reason, reviewer, at, "
-            "prev_decision, prev_reason, prev_reviewer, prev_at, prev_seq) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
-            (decision_id, sid, decision, reason, reviewer, at, p.get("decision"),
-             p.get("reason"), p.get("reviewer"), p.get("decided_at"), p.get("audit_seq")),
-        )[0]["seq"]
+        entry, _ = self._audit(db, decision_id, sid, decision, reason, reviewer, at)
         db.execute(
             "INSERT INTO decisions (sample_id, decision, reason, reviewer, decided_at, audit_seq) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sample_id) DO UPDATE SET "
             "decision = excluded.decision, reason = excluded.reason, "
             "reviewer = excluded.reviewer, decided_at = excluded.decided_at, "
             "audit_seq = excluded.audit_seq",
-            (sid, decision, reason, reviewer, at, seq),
+            (sid, decision, reason, reviewer, at, entry["seq"]),
         )
-        return {"seq": seq, "sample_id": sid, "action": decision, "reason": reason,
-                "reviewer": reviewer, "at": at}
+        return entry
+
+    @staticmethod
+    def _audit(
+        db: _Cursor, decision_id: str, sid: str, action: str, reason: str, reviewer: str, at: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Append one audit row (with the sample's decision before it); return it and that decision."""
+        current = db.all("SELECT * FROM decisions WHERE sample_id = ?", (sid,))
+        c = current[0] if current else {}
+        seq = db.all(
+            "INSERT INTO audit (decision_id, sample_id, action, reason, reviewer, at, "
+            "prev_decision, prev_reason, prev_reviewer, prev_at, prev_seq) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+            (decision_id, sid, action, reason, reviewer, at, c.get("decision"),
+             c.get("reason"), c.get("reviewer"), c.get("decided_at"), c.get("audit_seq")),
+        )[0]["seq"]
+        entry = {"seq": seq, "sample_id": sid, "action": action, "reason": reason,
+                 "reviewer": reviewer, "at": at}
+        return entry, c
 
     @staticmethod
     def _recorded(db: _Cursor, decision_id: str) -> list[dict[str, Any]]:
@@ -317,16 +326,8 @@ class Store:
 
     def _revert(self, db: _Cursor, decision_id: str, reviewer: str, row: dict, at: str) -> dict:
         sid = row["sample_id"]
-        current = db.all("SELECT * FROM decisions WHERE sample_id = ?", (sid,))
-        c = current[0] if current else {}
-        seq = db.all(
-            "INSERT INTO audit (decision_id, sample_id, action, reason, reviewer, at, "
-            "prev_decision, prev_reason, prev_reviewer, prev_at, prev_seq) "
-            "VALUES (?, ?, 'undo', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
-            (decision_id, sid, f"undo #{row['seq']}", reviewer, at, c.get("decision"),
-             c.get("reason"), c.get("reviewer"), c.get("decided_at"), c.get("audit_seq")),
-        )[0]["seq"]
-        db.execute("UPDATE audit SET undone_by = ? WHERE seq = ?", (seq, row["seq"]))
+        entry, c = self._audit(db, decision_id, sid, "undo", f"undo #{row['seq']}", reviewer, at)
+        db.execute("UPDATE audit SET undone_by = ? WHERE seq = ?", (entry["seq"], row["seq"]))
         if c.get("audit_seq") == row["seq"]:  # still the sample's current decision
             if row["prev_decision"] is None:
                 db.execute("DELETE FROM decisions WHERE sample_id = ?", (sid,))
@@ -337,8 +338,7 @@ class Store:
                     (row["prev_decision"], row["prev_reason"], row["prev_reviewer"],
                      row["prev_at"], row["prev_seq"], sid),
                 )
-        return {"seq": seq, "sample_id": sid, "action": "undo", "reason": f"undo #{row['seq']}",
-                "reviewer": reviewer, "at": at}
+        return entry
 
     def decisions(self) -> dict[str, dict[str, Any]]:
         """The current decision of every decided sample, by sample id."""
