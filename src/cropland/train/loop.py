@@ -31,6 +31,7 @@ from cropland.data.tensors import Batch, TensorSplit, load_tensors
 from cropland.errors import CroplandError
 from cropland.io import atomic_path, write_text_atomic
 from cropland.models import create_model, is_temporal
+from cropland.train.checkpoint import load_checkpoint, save_checkpoint
 from cropland.train.metrics import classification_metrics, confusion_matrix
 
 if TYPE_CHECKING:  # no pydantic at run time: a GPU machine without it trains from this module
@@ -73,8 +74,13 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_states() -> dict:
-    """Python, NumPy and torch (CPU and CUDA) random states: dropout draws from them."""
-    states = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Python, NumPy and torch (CPU and CUDA) random states: dropout draws from them.
+
+    Plain values and tensors only, so a checkpoint holding them loads with ``weights_only``.
+    """
+    kind, key, pos, has_gauss, gauss = np.random.get_state()
+    numpy_state = (kind, torch.from_numpy(key.astype(np.int64)), pos, has_gauss, gauss)
+    states = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
@@ -83,7 +89,8 @@ def rng_states() -> dict:
 def set_rng_states(states: dict) -> None:
     """Restore what :func:`rng_states` saved."""
     random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
+    kind, key, pos, has_gauss, gauss = states["numpy"]
+    np.random.set_state((kind, np.asarray(key, dtype=np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
@@ -189,11 +196,6 @@ def _channels_last(cfg: TrainConfig, split: TensorSplit) -> bool:
     return cfg.channels_last and resolve_device(cfg.device).type == "cuda" and not split.temporal
 
 
-def _save(obj: dict, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
 def _load_resume(run: Path, cfg: TrainConfig) -> dict | None:
     path = run / "last.pt"
     if not path.exists():
@@ -214,7 +216,7 @@ def _load_resume(run: Path, cfg: TrainConfig) -> dict | None:
     changed = sorted(k for k in now if k not in ignored and not same(k))
     if changed:
         raise CroplandError(f"cannot resume {run}: {', '.join(changed)} changed since; use a new --out")
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return load_checkpoint(path)
 
 
 class Schedule:
@@ -311,8 +313,8 @@ def _fit(model, data, cfg, optimizer, schedule, generator, history, best, run) -
                  epoch, loss, accuracy, val["accuracy"], items, seconds)
         if val["accuracy"] > best["accuracy"]:
             best.update(accuracy=val["accuracy"], epoch=epoch, validation=val)
-            _save({"model": model.state_dict(), "meta": data.meta, "epoch": epoch}, run / "best.pt")
-        _save({
+            save_checkpoint({"model": model.state_dict(), "meta": data.meta, "epoch": epoch}, run / "best.pt")
+        save_checkpoint({
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "steps": schedule.steps,
             "generator": generator.get_state(), "rng": rng_states(), "history": history, "best": best,
             "meta": data.meta,
@@ -350,7 +352,7 @@ def _train_epoch(model, split, cfg, optimizer, schedule, generator) -> tuple[flo
 def _finish(run: Path, cfg: TrainConfig, data: PreparedData, stop: str, history: list[dict], best: dict) -> dict:
     device = torch.device(cfg.device)
     model = build_model(data.meta).to(device)
-    model.load_state_dict(torch.load(run / "best.pt", map_location=device, weights_only=False)["model"])
+    model.load_state_dict(load_checkpoint(run / "best.pt", device)["model"])
     if _channels_last(cfg, data.test):
         model = model.to(memory_format=torch.channels_last)
     test, probs = evaluate_split(model, data.test, data.meta["classes"], cfg)

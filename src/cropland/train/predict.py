@@ -22,6 +22,7 @@ from cropland.data.channels import TIF_CHANNELS, channel_image_type, png_channel
 from cropland.data.datasets import Normalization
 from cropland.data.readers import center_crop, open_reader, read_png
 from cropland.errors import CroplandError, DatasetError
+from cropland.train.checkpoint import load_checkpoint
 from cropland.train.config import TrainConfig
 from cropland.train.loop import (
     build_model,
@@ -40,7 +41,7 @@ def load_run(checkpoint: str | Path, device: str = "auto") -> tuple[torch.nn.Mod
     path = path / "best.pt" if path.is_dir() else path
     if not path.exists():
         raise CroplandError(f"{path} not found; give a run folder of `cropland train` or its best.pt")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_checkpoint(path)
     model = build_model(state["meta"])
     model.load_state_dict(state["model"])
     return model.to(resolve_device(device)).eval(), state["meta"]
