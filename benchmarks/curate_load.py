@@ -132,8 +132,8 @@ def start_server(dataset: Path, db: Path, port: int) -> subprocess.Popen:
 
 def fake_dataset(root: Path) -> Path:
     """40 samples in the documented format (the test suite's generator)."""
-    sys.path.insert(0, str(ROOT / "tests" / "curate"))
-    from curate_fakes import Spec, make_dataset
+    sys.path.insert(0, str(ROOT))
+    from tests.curate.curate_fakes import Spec, make_dataset
 
     from cropland.core.naming import SampleName
 

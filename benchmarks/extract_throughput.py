@@ -6,7 +6,7 @@ Builds a loopback catalogue of simulator scenes (COGs rendered once into a cache
 serves it with ``rustac serve`` (STAC API) and a range-serving file server, each in its
 own process so their CPU time can be measured, then extracts the same samples
 
-* with the pipeline (``cropland.build.runner.extract``, source ``stac``): in-process
+* with the pipeline (``cropland.extraction.runner.extract``, source ``stac``): in-process
   (1 worker) and on a local Dask cluster of 2 workers;
 * with a straightforward per-point load: for every point and month, one STAC search and
   one rasterio ``WarpedVRT`` read per band and scene (no sharing between points);
@@ -38,16 +38,18 @@ import yaml
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import Resampling
 
-from cropland.build.cluster import extraction_executor
-from cropland.build.composite import median_composite
-from cropland.build.runner import extract
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the loopback servers of the tests
+
+from cropland.extraction.cluster import extraction_executor
+from cropland.extraction.composite import median_composite
+from cropland.extraction.runner import extract
 from cropland.config import load_config
 from cropland.core.bands import BAND_NAMES
 from cropland.core.classes import get_class
 from cropland.core.grid import PatchGrid
 from cropland.points.table import write_points
-from cropland.sources import stac as stac_module
-from cropland.sources.loopback import (
+from cropland.sources.timings import TIMINGS
+from tests.sources.loopback import (
     EARTH_SEARCH_KEYS,
     free_port,
     item_dict,
@@ -104,8 +106,8 @@ class Servers:
     """The range server and the STAC API, in their own processes."""
 
     def __init__(self, work: Path, months: list[int]) -> None:
-        self.range = subprocess.Popen([sys.executable, "-m", "cropland.sources.loopback", "range",
-                                       str(CACHE)], stdout=subprocess.PIPE, text=True)
+        self.range = subprocess.Popen([sys.executable, "-m", "tests.sources.loopback", "range",
+                                       str(CACHE)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
         port = int(self.range.stdout.readline())
         self.cog_url = f"http://127.0.0.1:{port}"
         self.items = catalogue(months, self.cog_url)
@@ -168,11 +170,11 @@ def pipeline(config: Path, workers: int, servers: Servers) -> tuple[float, float
     """Extract ``config``; (seconds, server CPU seconds, timings), cluster start-up excluded."""
     cfg = load_config(config)
     with extraction_executor(None, workers) as executor:
-        stac_module.TIMINGS.take()
+        TIMINGS.take()
         wall, cpu, summary = timed(
             lambda: extract(cfg, executor=executor, workers=workers, progress=False), servers)
     assert summary.complete, summary.failures
-    return wall, cpu, {"samples": sum(summary.counts.values()), **stac_module.TIMINGS.take()}
+    return wall, cpu, {"samples": sum(summary.counts.values()), **TIMINGS.take()}
 
 
 def per_point(points: pd.DataFrame, api_url: str, months: list[int]) -> int:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cropland.build.composite import Composite
+from cropland.extraction.composite import Composite
 from cropland.card import write_card
 from cropland.config import BuildConfig, IndicesConfig, dump_config
 from cropland.core.grid import PatchGrid

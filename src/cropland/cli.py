@@ -64,7 +64,7 @@ def build(
     retry_failed: bool = typer.Option(False, help="Run failed tasks again."),
 ):
     """Build a dataset: extract composites, split, export PNGs/zips, write the report."""
-    from cropland.build.cluster import extraction_executor
+    from cropland.extraction.cluster import extraction_executor
     from cropland.config import load_config
     from cropland.pipeline import build_dataset
 

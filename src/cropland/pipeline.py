@@ -11,7 +11,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
-from cropland.build.runner import BuildSummary, extract
+from cropland.extraction.runner import BuildSummary, extract
 from cropland.config import BuildConfig
 from cropland.export.layout import POINTS_FILE, REPORT_FILE, SPLITS_FILE
 from cropland.points.table import read_points

@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from curate_fakes import make_dataset, standard_specs
+from tests.curate.curate_fakes import make_dataset, standard_specs
 
 pytest.importorskip("fastapi", reason="the curate extra is not installed: pip install -e '.[curate]'")
 

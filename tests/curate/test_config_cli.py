@@ -99,7 +99,7 @@ def test_build_config_carries_a_curate_section():
 
 
 def test_dataset_config_section_sets_the_thresholds(tmp_path):
-    from curate_fakes import make_dataset, standard_specs
+    from tests.curate.curate_fakes import make_dataset, standard_specs
 
     root = make_dataset(tmp_path / "ds", standard_specs())
     config = yaml.safe_load((root / "config.yaml").read_text())

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from curate_fakes import (
+from tests.curate.curate_fakes import (
     CLOUD_BLOCK,
     NODATA_BLOCK,
     SATURATED_BLOCK,

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from cropland.core.naming import SampleName
-from cropland.data.synthetic import write_splits
+from tests.data.synthetic import write_splits
 
 BAND_DESCRIPTIONS = (
     ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12", "NDVI", "NDVI45", "GNDVI", "OSAVI", "PSRI", "NDWI", "VALID"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from fakedata import make_tif_dataset
+from tests.data.fakedata import make_tif_dataset
 
 from cropland.data import GeoTiffReader
 from cropland.data.augment import random_dihedral
@@ -21,7 +21,7 @@ def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("tifs")
     written = make_tif_dataset(root, POINTS, MONTHS, size=16)
     written[next(iter(written))][4, 3, 3] = np.nan  # the reader must keep NaN; write it into one file
-    from fakedata import write_tif
+    from tests.data.fakedata import write_tif
 
     name = next(iter(written))
     write_tif(root / "tif" / str(name.year) / name.label / f"{name.stem}.tif", written[name])

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from fakedata import make_png_tree, make_tif_dataset, write_splits, write_tif
+from tests.data.fakedata import make_png_tree, make_tif_dataset, write_splits, write_tif
 
 from cropland.core.naming import SampleName
 from cropland.data import GeoTiffReader, PackedReader, PngTreeReader, open_reader
@@ -179,7 +179,7 @@ def test_pack_png_tree_keeps_uint8(png_tree, tmp_path_factory):
 
 
 def test_png_tree_must_agree_with_its_splits_json(png_tree):
-    from fakedata import write_splits
+    from tests.data.fakedata import write_splits
 
     root, _ = png_tree
     write_splits(root, {p: s for p, (_, s) in POINTS.items()})

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from export_fakes import SOURCE, make_composite
+from tests.export.export_fakes import SOURCE, make_composite
 
-from cropland.build.composite import Composite
+from cropland.extraction.composite import Composite
 from cropland.config import IndicesConfig
 from cropland.export.geotiff import write_sample
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from export_fakes import SOURCE, make_composite
+from tests.export.export_fakes import SOURCE, make_composite
 from pyproj import Transformer
 
 from cropland.config import IndicesConfig

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from export_fakes import SOURCE, make_composite
+from tests.export.export_fakes import SOURCE, make_composite
 from PIL import Image
 
 from cropland.config import IndicesConfig, RenderConfig

@@ -6,7 +6,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from export_fakes import SOURCE, make_composite
+from tests.export.export_fakes import SOURCE, make_composite
 
 from cropland.config import BuildConfig, IndicesConfig, dump_config
 from cropland.export import release

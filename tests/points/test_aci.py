@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from aci_fields import ORIGIN, RES, SHAPE, field_layout, write_aci
+from tests.points.aci_fields import ORIGIN, RES, SHAPE, field_layout, write_aci
 from rasterio.windows import Window
 
 from cropland.errors import PointsError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from aci_fields import CANOLA, CORN, GRASS, OAT, ORIGIN, RES, SOYBEAN, field_layout, write_aci
+from tests.points.aci_fields import CANOLA, CORN, GRASS, OAT, ORIGIN, RES, SOYBEAN, field_layout, write_aci
 from pyproj import Transformer
 
 from cropland.points.aci import open_aci

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
-from aci_fields import BARLEY, CANOLA, CORN, RES, SOYBEAN, field_layout
+from tests.points.aci_fields import BARLEY, CANOLA, CORN, RES, SOYBEAN, field_layout
 from pyproj import Transformer
 
 from cropland.points.aci import open_aci

@@ -30,7 +30,7 @@ import rasterio
 import rasterio.warp
 
 from cropland.core.classes import get_class
-from cropland.sources.loopback import (
+from tests.sources.loopback import (
     FaultProxy,
     RangeServer,
     StacApi,

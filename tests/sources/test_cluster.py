@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from cropland.build.cluster import extraction_executor
+from cropland.extraction.cluster import extraction_executor
 from cropland.errors import ConfigError
 
 

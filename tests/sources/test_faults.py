@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from s2_loopback import box_points
+from tests.sources.s2_loopback import box_points
 
-from cropland.build.cluster import extraction_executor
-from cropland.build.runner import MANIFEST_FILE, extract
+from cropland.extraction.cluster import extraction_executor
+from cropland.extraction.runner import MANIFEST_FILE, extract
 from cropland.config import load_config
 from cropland.export.geotiff import read_sample
 from cropland.points.table import write_points

@@ -8,7 +8,7 @@ from datetime import datetime
 import numpy as np
 import pystac
 import pytest
-from s2_loopback import BOX, box_points
+from tests.sources.s2_loopback import BOX, box_points
 
 from cropland.core.grid import PatchGrid
 from cropland.errors import ConfigError
@@ -91,7 +91,7 @@ def test_grid_beyond_the_files_reads_as_no_data(loopback):
 def test_corrupt_local_file_fails_at_once_naming_it(loopback, tmp_path):
     """A truncated file on disk is broken, not busy: one attempt, and the error names it."""
     from cropland.errors import SourceError
-    from cropland.sources.stac import TIMINGS
+    from cropland.sources.timings import TIMINGS
 
     scene = over_http(loopback).search(BOX, *JUNE, max_cloud=50)[0]
     folder = tmp_path / "scene"

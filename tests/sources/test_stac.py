@@ -20,13 +20,15 @@ import pytest
 import rasterio
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import Resampling, reproject
-from s2_loopback import BOX, box_points
+from tests.sources.s2_loopback import BOX, box_points
 
 from cropland.core.bands import BAND_NAMES, BY_NAME
 from cropland.core.grid import PatchGrid
-from cropland.sources.loopback import EARTH_SEARCH_KEYS
+from tests.sources.loopback import EARTH_SEARCH_KEYS
 from cropland.sources.simulator import SimulatorSource
-from cropland.sources.stac import SasSigner, StacOptions, StacSource, dn_offset
+from cropland.sources.items import dn_offset
+from cropland.sources.signing import SasSigner
+from cropland.sources.stac import StacOptions, StacSource
 
 TOLERANCE = 1e-4
 JUNE_2019 = (datetime(2019, 6, 1), datetime(2019, 7, 1))
@@ -216,7 +218,7 @@ def test_planetary_computer_signing_and_renewal(loopback, tmp_path):
 def test_permanent_http_errors_fail_fast(loopback):
     """A missing file (404) is not retried; the error names the file."""
     from cropland.errors import SourceError
-    from cropland.sources.stac import TIMINGS
+    from cropland.sources.timings import TIMINGS
 
     source = stac(loopback, retries=6)
     scene = source.search(BOX, *JUNE_2019, max_cloud=50)[0]

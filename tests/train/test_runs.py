@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import cropland.train.loop as loop
-from cropland.data.synthetic import synthetic_samples, write_png_tree
+from tests.data.synthetic import synthetic_samples, write_png_tree
 from cropland.train.config import TrainConfig
 
 

@@ -12,7 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from cropland.cli import app
-from cropland.data.synthetic import synthetic_samples, write_png_tree
+from tests.data.synthetic import synthetic_samples, write_png_tree
 from cropland.data.tensors import TensorSplit
 from cropland.models import create_model
 from cropland.train.loop import predict_split

@@ -20,7 +20,7 @@ from rasterio.crs import CRS
 from rasterio.errors import RasterioError
 
 import cropland
-from cropland.build.composite import Composite
+from cropland.extraction.composite import Composite
 from cropland.config import IndicesConfig
 from cropland.core.bands import BAND_NAMES
 from cropland.core.indices import INDEX_NAMES, compute_indices

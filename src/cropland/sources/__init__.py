@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from cropland.sources.base import Scene, ScenePatches, Source, register_source, source_kinds
+from cropland.sources import earthengine as _earthengine  # noqa: F401  (registers "earthengine")
+from cropland.sources import local as _local  # noqa: F401  (registers "local")
 from cropland.sources import simulator as _simulator  # noqa: F401  (registers "simulator")
 from cropland.sources import stac as _stac  # noqa: F401  (registers "stac")
-from cropland.sources import local as _local  # noqa: F401  (registers "local")
-from cropland.sources import earthengine as _earthengine  # noqa: F401  (registers "earthengine")
+from cropland.sources.base import Scene, ScenePatches, Source, register_source, source_kinds
 
 __all__ = ["Scene", "ScenePatches", "Source", "make_source", "register_source", "source_kinds"]
 

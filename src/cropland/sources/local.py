@@ -28,7 +28,7 @@ from rasterio.warp import transform_bounds
 from cropland.core.bands import normalise_band_name
 from cropland.errors import ConfigError
 from cropland.sources.base import register_source
-from cropland.sources.stac import ItemOptions, ItemReader
+from cropland.sources.items import ItemOptions, ItemReader
 
 log = logging.getLogger(__name__)
 _BAND_FILE = re.compile(r"(B\d{1,2}A?|SCL|QA60|CLOUD_PROB)$", re.IGNORECASE)

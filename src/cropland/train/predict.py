@@ -143,7 +143,7 @@ def predict_source(
     (its points table gives the point's place), then predict them."""
     import tempfile
 
-    from cropland.build.runner import extract, load_build_points
+    from cropland.extraction.runner import extract, load_build_points
     from cropland.config import load_config
     from cropland.points.table import write_points
 

@@ -12,7 +12,7 @@ import pytest
 import rasterio
 import yaml
 
-from cropland.build.manifest import Manifest
+from cropland.extraction.manifest import Manifest
 
 CONFIG = {
     "name": "resume-test",

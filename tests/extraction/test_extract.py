@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from cropland.build.extract import AREA_SIZE, Job, Target, plan_jobs
-from cropland.build.manifest import task_id
+from cropland.extraction.extract import AREA_SIZE, Job, Target, plan_jobs
+from cropland.extraction.manifest import task_id
 from cropland.core.grid import PatchGrid
 from cropland.core.naming import SampleName
 

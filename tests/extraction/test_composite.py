@@ -1,6 +1,6 @@
 import numpy as np
 
-from cropland.build.composite import median_composite
+from cropland.extraction.composite import median_composite
 
 
 def test_cloudy_pixel_takes_the_median_of_the_clear_scenes():

@@ -18,8 +18,8 @@ import pandas as pd
 import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from cropland.build.extract import Job, Target, plan_jobs, run_job, samples_of
-from cropland.build.manifest import Manifest, TaskResult, task_id
+from cropland.extraction.extract import Job, Target, plan_jobs, run_job, samples_of
+from cropland.extraction.manifest import Manifest, TaskResult, task_id
 from cropland.config import BuildConfig, dump_config
 from cropland.errors import ConfigError, PointsError
 from cropland.export.layout import CONFIG_FILE, POINTS_FILE, tif_path

@@ -67,5 +67,5 @@ def extraction_executor(scheduler: str | None = None, workers: int = 1) -> Itera
 
 def _warm_up() -> None:
     """Import the extraction code on a worker (fails early if a worker cannot)."""
-    import cropland.build.runner
+    import cropland.extraction.runner
     import cropland.sources  # noqa: F401

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from cropland.build.composite import Composite, median_composite
-from cropland.build.manifest import TaskResult, task_id
+from cropland.extraction.composite import Composite, median_composite
+from cropland.extraction.manifest import TaskResult, task_id
 from cropland.config import BuildConfig
 from cropland.core.grid import PatchGrid
 from cropland.core.naming import SampleName

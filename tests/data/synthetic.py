@@ -1,6 +1,6 @@
-"""Synthetic samples in the dataset's formats, for tests and throughput benchmarks (no GDAL).
+"""Synthetic samples written with the package's own renderer and splits file, for tests.
 
-The pixels are made up, and everything written here says so. Classes come in pairs that
+The pixels are made up. Classes come in pairs that
 look alike month by month but peak at different months, so a model that sees the months of
 a point-year (temporal) can separate what a one-image model confuses.
 """
@@ -11,27 +11,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from cropland import split as split_file
-from cropland.core.bands import BAND_NAMES
+from cropland.config import RenderConfig, SplitConfig
 from cropland.core.indices import compute_indices
 from cropland.core.naming import SampleName
-from cropland.data.readers import SPLITS
-from cropland.export.layout import png_path
-from cropland.io import atomic_path
+from cropland.export.png import write_pngs_of
 
 DEMO_CLASSES: tuple[str, ...] = ("BARLEY", "CANOLA", "CORN", "OAT", "SOYBEAN", "SPRING_WHEAT")
-
-
-def assign_splits(point_ids: Sequence[int], seed: int = 0) -> dict[int, str]:
-    """70/15/15 split of points (grouped by point: one split for every year)."""
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(point_ids))
-    n_train, n_val = round(0.7 * len(point_ids)), round(0.15 * len(point_ids))
-    split_of = {}
-    for rank, i in enumerate(order):
-        split_of[int(point_ids[i])] = SPLITS[0] if rank < n_train else SPLITS[1] if rank < n_train + n_val else SPLITS[2]
-    return split_of
 
 
 def synthetic_image(label_index: int, month: int, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -57,11 +45,13 @@ def synthetic_samples(
     seed: int = 0,
     missing_rate: float = 0.1,
 ) -> Iterator[tuple[SampleName, str, np.ndarray]]:
-    """Yield ``(name, split, image)``; about ``missing_rate`` of the months are left out."""
+    """Yield ``(name, split, image)``; about ``missing_rate`` of the months are left out.
+
+    Splits are drawn by :func:`cropland.split.make_splits` (70/15/15 by point).
+    """
     rng = np.random.default_rng(seed)
-    point_ids = list(range(1, n_points + 1))
-    split_of = assign_splits(point_ids, seed)
-    for point in point_ids:
+    samples = []
+    for point in range(1, n_points + 1):
         province = ("AB", "SK", "MB", "ON")[point % 4]
         for year in years:
             label_index = int(rng.integers(len(classes)))
@@ -69,17 +59,12 @@ def synthetic_samples(
                 if rng.uniform() < missing_rate:
                     continue
                 name = SampleName(point, year, month, province, classes[label_index])
-                yield name, split_of[point], synthetic_image(label_index, month, size, rng)
-
-
-def render_png(image: np.ndarray, image_type: str, rgb_max: float = 0.3) -> np.ndarray:
-    """The published rendering of an 18-channel image: uint8 ``(H, W, 3)`` (docs/format.md)."""
-    if image_type == "RGB":
-        rgb = image[[BAND_NAMES.index(b) for b in ("B4", "B3", "B2")]] * (255 / rgb_max)
-    else:
-        index = image[12 + ("NDVI", "NDVI45", "GNDVI", "OSAVI", "PSRI", "NDWI").index(image_type)]
-        rgb = np.repeat(((index + 1) / 2 * 255)[None], 3, axis=0)
-    return np.nan_to_num(np.clip(rgb, 0, 255), nan=0).round().astype(np.uint8).transpose(1, 2, 0)
+                samples.append((name, synthetic_image(label_index, month, size, rng)))
+    points = pd.DataFrame({"point_id": [n.point_id for n, _ in samples],
+                           "year": [n.year for n, _ in samples], "label": [n.label for n, _ in samples]})
+    splits = split_file.make_splits(points.drop_duplicates(), SplitConfig(), seed)
+    for name, image in samples:
+        yield name, splits.split_of(name.point_id), image
 
 
 def write_png_tree(
@@ -88,13 +73,10 @@ def write_png_tree(
     image_types: Sequence[str] = ("RGB", "NDVI"),
 ) -> Path:
     """Write ``{year}/{TYPE}/{split}/{CLASS}/POINT_..._{TYPE}.png`` and ``splits.json``."""
-    from PIL import Image
-
     root = Path(root)
     for name, split, image in samples:
-        for image_type in image_types:
-            with atomic_path(png_path(root, name, image_type, split)) as tmp:
-                Image.fromarray(render_png(image, image_type)).save(tmp, format="PNG")
+        valid = np.ones((1, *image.shape[1:]), np.float32)
+        write_pngs_of(np.concatenate([image, valid]), name, root, split, RenderConfig(), image_types)
     write_splits(root, {name.point_id: split for name, split, _ in samples})
     return root
 

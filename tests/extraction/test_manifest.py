@@ -1,6 +1,6 @@
 import pytest
 
-from cropland.build.manifest import Manifest, TaskResult, task_id
+from cropland.extraction.manifest import Manifest, TaskResult, task_id
 from cropland.core.naming import SampleName
 from cropland.errors import DatasetError
 

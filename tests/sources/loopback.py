@@ -8,7 +8,7 @@
   loaded with items, in a subprocess.
 * :func:`write_scene_cogs`: COGs and a STAC item for one simulator scene window.
 
-Run ``python -m cropland.sources.loopback range DIR`` to serve a folder from a separate
+Run ``python -m tests.sources.loopback range DIR`` to serve a folder from a separate
 process (the benchmark does, to measure the server's CPU); it prints the port it bound.
 """
 
@@ -397,7 +397,7 @@ def simulator_items(source, lonlat_box: tuple[float, float, float, float], start
 def main(argv: list[str]) -> None:
     """``range DIR [PORT]``: serve DIR until killed, printing the port first."""
     if len(argv) < 2 or argv[0] != "range":
-        raise SystemExit("usage: python -m cropland.sources.loopback range DIR [PORT]")
+        raise SystemExit("usage: python -m tests.sources.loopback range DIR [PORT]")
     server = RangeServer(argv[1], int(argv[2]) if len(argv) > 2 else 0)
     print(server.server_address[1], flush=True)
     threading.Event().wait()

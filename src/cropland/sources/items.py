@@ -1,0 +1,220 @@
+"""STAC-shaped items to scenes, and scene reads: what every item-based source shares.
+
+The STAC API source and the local source (a static catalogue or scene folders) both turn
+items into :class:`~cropland.sources.base.Scene` objects and read them here, with the same
+band keys, masks and baseline offset rule.
+
+**Baseline offset rule** (:func:`dn_offset`): the DN offset of a scene is
+
+1. ``0`` when the item says ``earthsearch:boa_offset_applied: true`` (the pixels were
+   already shifted to the pre-04.00 scale);
+2. else ``offset / scale`` of the band asset's ``raster:bands`` when that offset is not 0
+   (``sentinel-2-c1-l2a``: ``-0.1 / 0.0001 = -1000``);
+3. else ``-1000`` when ``s2:processing_baseline`` is ``04.00`` or later (Planetary Computer);
+4. else ``0``.
+
+The offset rides on :attr:`Scene.offset` and is applied once, in
+:func:`~cropland.sources.masks.to_reflectance`.
+
+**Masks**: Level-2A uses the SCL asset; Level-1C the QA60 asset or, with
+``mask: cloud-probability``, a cloud-probability asset (clear below the threshold).
+``mask: none`` keeps every pixel with data (for catalogues without a mask layer).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import numpy as np
+import rasterio
+from pydantic import Field
+from rasterio.errors import RasterioError
+
+from cropland.core.bands import BAND_NAMES
+from cropland.core.grid import PatchGrid
+from cropland.errors import SourceError
+from cropland.sources.base import Level, Scene, ScenePatches, Source, SourceOptions
+from cropland.sources.http import COG_GDAL_ENV, host_slot, retry_call
+from cropland.sources.masks import qa60_masks, scl_masks, to_reflectance
+from cropland.sources.resample import Pixels, read_under_grids, resample_groups
+from cropland.sources.timings import TIMINGS
+
+log = logging.getLogger(__name__)
+
+BASELINE_OFFSET = -1000.0
+#: Options that change how pixels travel, not which pixels: left out of the provenance.
+TRANSPORT_OPTIONS = frozenset({"max_connections_per_host", "read_threads", "retries", "timeout",
+                               "page_size", "sas_url"})
+
+
+class ItemOptions(SourceOptions):
+    """Options of every source that reads STAC-shaped items (STAC API, local catalogue)."""
+
+    bands: dict[str, str] = Field(
+        default_factory=dict,
+        description="Asset key of each band (B1..B12, SCL, QA60, CLOUD_PROB); merged over the preset.")
+    mask: Literal["auto", "scl", "qa60", "cloud-probability", "none"] = Field(
+        "auto", description="Cloud mask layer; auto: SCL for L2A, QA60 for L1C.")
+    cloud_probability_threshold: float = Field(
+        40.0, ge=0, le=100, description="With mask: cloud-probability, cloudy at or above this %.")
+    cloud_property: str = Field("eo:cloud_cover", description="Item property of the scene cloud %.")
+    max_connections_per_host: int = Field(8, gt=0, description="Concurrent requests per host.")
+    read_threads: int = Field(8, gt=0, description="Band files read in parallel per scene.")
+    retries: int = Field(6, gt=0, description="Attempts per request before the job fails.")
+    timeout: float = Field(60.0, gt=0, description="Seconds before a request times out.")
+
+
+def dn_offset(item: dict, asset_key: str) -> float:
+    """The DN offset of an item's pixels (see the module docstring for the rule)."""
+    props = item.get("properties", {})
+    if props.get("earthsearch:boa_offset_applied") is True:
+        return 0.0
+    bands = item.get("assets", {}).get(asset_key, {}).get("raster:bands") or [{}]
+    if bands[0].get("offset"):
+        return float(round(bands[0]["offset"] / bands[0].get("scale", 1e-4)))
+    baseline = props.get("s2:processing_baseline")
+    if baseline is not None and float(baseline) >= 4.0:
+        return BASELINE_OFFSET
+    return 0.0
+
+
+class ItemReader(Source):
+    """What every STAC-shaped source shares: items to scenes, and scene reads."""
+
+    options: ItemOptions
+
+    def __init__(self, level: Level = "L2A", options: SourceOptions | None = None,
+                 resampling: str = "bilinear") -> None:
+        super().__init__(level, options, resampling)
+        self.bands = self._band_keys()
+        self.mask = self._mask_kind()
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance without the transport settings (they do not change the pixels)."""
+        return {k: v for k, v in super().describe().items() if k not in TRANSPORT_OPTIONS}
+
+    def preset(self) -> dict[str, Any]:
+        """Ready settings of a known catalogue (none here; :class:`StacSource` has presets)."""
+        return {}
+
+    def _band_keys(self) -> dict[str, str]:
+        return {b: b for b in BAND_NAMES} | self.preset().get("bands", {}) | self.options.bands
+
+    def _mask_kind(self) -> str:
+        mask = self.options.mask
+        if mask == "auto":
+            mask = "scl" if self.level == "L2A" else "qa60"
+        return mask
+
+    @property
+    def _mask_layer(self) -> str | None:
+        return {"scl": "SCL", "qa60": "QA60", "cloud-probability": "CLOUD_PROB"}.get(self.mask)
+
+    # -- items -> scenes -----------------------------------------------------------------
+    def scene_of(self, item: dict) -> Scene | None:
+        """The scene of a STAC item, or None when it lacks a band or its mask."""
+        assets = item.get("assets", {})
+        wanted = list(BAND_NAMES) + ([self._mask_layer] if self._mask_layer else [])
+        missing = [b for b in wanted if self.bands.get(b, b) not in assets]
+        if missing:
+            log.warning("item %s lacks %s (asset keys %s); skipped", item["id"],
+                        missing, [self.bands.get(b, b) for b in missing])
+            return None
+        props = item["properties"]
+        hrefs = {b: assets[self.bands.get(b, b)]["href"] for b in wanted}
+        return Scene(
+            id=item["id"], datetime=parse_time(props["datetime"]).replace(tzinfo=None),
+            cloud_cover=float(props.get(self.options.cloud_property, 0.0)), level=self.level,
+            bbox=tuple(item["bbox"]), offset=dn_offset(item, self.bands["B4"]),
+            properties={"assets": hrefs, "collection": item.get("collection"),
+                        "processing_baseline": props.get("s2:processing_baseline")},
+        )
+
+    def keep(self, scene: Scene, start: datetime, end: datetime, max_cloud: float) -> bool:
+        """The scene filter: acquired in [start, end) with cloud cover below ``max_cloud``."""
+        return start <= scene.datetime < end and scene.cloud_cover < max_cloud
+
+    # -- pixels --------------------------------------------------------------------------
+    def read(self, scene: Scene, grids: Sequence[PatchGrid]) -> ScenePatches:
+        hrefs: dict[str, str] = scene.properties["assets"]
+        names = list(BAND_NAMES) + ([self._mask_layer] if self._mask_layer else [])
+        started = time.perf_counter()
+        with ThreadPoolExecutor(min(self.options.read_threads, len(names))) as pool:  # I/O bound
+            windows = dict(zip(names, pool.map(
+                lambda name: self._read_windows(scene, hrefs[name], grids), names), strict=True))
+        n, size = len(grids), grids[0].size if grids else 0
+        dn = np.full((n, 12, size, size), np.nan, np.float32)
+        mask = np.zeros((n, size, size), np.float32)
+        TIMINGS.add("fetch", time.perf_counter() - started)
+        started = time.perf_counter()
+        for k, grid in enumerate(grids):
+            bands = {b: windows[b][k] for b in BAND_NAMES}
+            for idx, out in resample_groups(bands, grid, self.resampling):
+                dn[k, idx] = out
+            if self._mask_layer:  # no group where the grid is beyond the file: mask stays 0
+                for _, layer in resample_groups({"m": windows[self._mask_layer][k]}, grid,
+                                                 "nearest"):
+                    mask[k] = np.nan_to_num(layer[0], nan=0.0)
+        TIMINGS.add("reproject", time.perf_counter() - started)
+        refl = to_reflectance(dn, scene.offset, nodata=None)
+        clear, cloud = self._masks(mask if self._mask_layer else None, refl.shape)
+        return ScenePatches(scene, refl, clear & np.isfinite(refl).all(axis=1), cloud)
+
+    def _masks(self, layer: np.ndarray | None, shape: tuple) -> tuple[np.ndarray, np.ndarray]:
+        if layer is None:
+            return np.ones((shape[0], *shape[2:]), bool), np.zeros((shape[0], *shape[2:]), bool)
+        if self.mask == "scl":
+            return scl_masks(layer.astype(np.int64))
+        if self.mask == "qa60":
+            return qa60_masks(layer.astype(np.int64))
+        cloud = layer >= self.options.cloud_probability_threshold
+        return ~cloud, cloud
+
+    def _read_windows(self, scene: Scene, href: str, grids: Sequence[PatchGrid]) -> list[Pixels | None]:
+        """One asset's native pixels under each grid; the file is opened once for all."""
+        def attempt() -> list[Pixels | None]:
+            path = self.gdal_path(href, scene)
+            started = time.perf_counter()
+            with host_slot(href, self.options.max_connections_per_host), \
+                    rasterio.Env(**COG_GDAL_ENV, GDAL_HTTP_TIMEOUT=int(self.options.timeout)), \
+                    rasterio.open(path) as src:
+                out = read_under_grids(src, grids)
+            TIMINGS.add("read", time.perf_counter() - started)
+            return out
+
+        # a local file that fails to read is broken, not busy: no retries
+        attempts = self.options.retries if is_remote(href) else 1
+        try:
+            return retry_call(attempt, f"read {href}", attempts=attempts,
+                              on_retry=lambda e: self.on_read_error(href, e))
+        except RasterioError as e:
+            raise SourceError(f"cannot read {href} ({type(e).__name__}: {e})") from e
+
+    def gdal_path(self, href: str, scene: Scene) -> str:
+        """The path GDAL opens for an asset href (signed where the catalogue needs it)."""
+        return vsi_path(href)
+
+    def on_read_error(self, href: str, error: BaseException) -> None:
+        """Hook called before a read is retried (re-signing sources drop their token)."""
+        TIMINGS.add("retries", 1)
+
+
+def is_remote(href: str) -> bool:
+    return href.startswith(("http://", "https://", "s3://"))
+
+
+def vsi_path(href: str) -> str:
+    if href.startswith(("http://", "https://")):
+        return f"/vsicurl/{href}"
+    if href.startswith("s3://"):
+        return f"/vsis3/{href[5:]}"
+    return href.removeprefix("file://")
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
