@@ -5,7 +5,6 @@ NAME``). Sample ids are checked against a pattern, then looked up in the dataset
 :class:`Catalog`; files are only ever reached through that index.
 """
 
-import hashlib
 import io
 import logging
 from functools import lru_cache
@@ -26,15 +25,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cropland.core.naming import IMAGE_TYPES
 from cropland.curate.catalog import Catalog
 from cropland.curate.config import CurateConfig, curate_config_for
-from cropland.curate.quality import pixel_masks, score_samples
-from cropland.curate.store import ConflictingRetry, NothingToUndo, Store, StoreError
+from cropland.curate.quality import pixel_masks
+from cropland.curate.rules import ensure_quality, final_status
+from cropland.curate.store import DEFAULT_DB, ConflictingRetry, NothingToUndo, Store, StoreError
 from cropland.export.geotiff import SAMPLE_BANDS, read_sample
 from cropland.export.png import render_type
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
-DEFAULT_DB = "curate.sqlite"
 SAMPLE_ID = r"^POINT_\d{1,9}_\d{6}_[A-Z]{2}_[A-Z][A-Z0-9_]{0,40}$"
 SampleId = Annotated[str, Field(pattern=SAMPLE_ID, max_length=80)]
 DecisionId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
@@ -61,40 +60,6 @@ class UndoIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     decision_id: DecisionId
-
-
-def fingerprint(path: Path, cfg: CurateConfig) -> str:
-    """Identifies a sample file's version and the thresholds it was scored with."""
-    stat = path.stat()
-    cfg_hash = hashlib.sha256(cfg.model_dump_json().encode()).hexdigest()[:16]
-    return f"{stat.st_mtime_ns}-{stat.st_size}-{cfg_hash}"
-
-
-def ensure_quality(catalog: Catalog, store: Store, cfg: CurateConfig, workers: int = 1) -> int:
-    """Score the samples whose file or thresholds changed since last time; return how many.
-
-    Samples of the same point and year are scored together (near-duplicates compare them);
-    ``workers`` processes share the work.
-    """
-    cached = store.quality()
-    prints = {sid: fingerprint(s.path, cfg) for sid, s in catalog.samples.items()}
-    stale = {sid for sid, fp in prints.items() if cached.get(sid, {}).get("fingerprint") != fp}
-    groups = {(catalog.get(sid).name.point_id, catalog.get(sid).name.year) for sid in stale}
-    todo = [
-        (s.name, s.path) for s in catalog.samples.values()
-        if (s.name.point_id, s.name.year) in groups
-    ]
-    if todo:
-        results = score_samples(todo, cfg, workers=workers)
-        store.save_quality((q, prints[q.sample_id]) for q in results)
-    return len(todo)
-
-
-def final_status(quality: dict | None, decision: dict | None) -> str:
-    """accepted / review / rejected: a reviewer's decision wins over the automatic verdict."""
-    if decision is not None:
-        return "accepted" if decision["decision"] == "accept" else "rejected"
-    return quality["status"] if quality else "review"
 
 
 class Review:

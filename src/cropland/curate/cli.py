@@ -67,9 +67,9 @@ def score(
     workers: int = typer.Option(1, help="Processes reading and scoring the samples."),
 ) -> None:
     """Compute the quality scores now and print how many samples each status has."""
-    from cropland.curate.app import ensure_quality
     from cropland.curate.catalog import Catalog
     from cropland.curate.config import curate_config_for
+    from cropland.curate.rules import ensure_quality
     from cropland.curate.store import Store
 
     catalog = Catalog(dataset)

@@ -20,10 +20,10 @@ from pathlib import Path
 import pandas as pd
 
 from cropland.core.naming import IMAGE_TYPES
-from cropland.curate.app import DEFAULT_DB, ensure_quality, final_status
 from cropland.curate.catalog import Catalog, Sample
 from cropland.curate.config import CurateConfig, curate_config_for
-from cropland.curate.store import Store
+from cropland.curate.rules import ensure_quality, final_status
+from cropland.curate.store import DEFAULT_DB, Store
 from cropland.errors import DatasetError
 from cropland.export.layout import (
     CONFIG_FILE,

@@ -31,6 +31,8 @@ from cropland.errors import CroplandError
 
 log = logging.getLogger(__name__)
 
+#: The store's file in the dataset folder when no ``--db`` is given.
+DEFAULT_DB = "curate.sqlite"
 DECISIONS: tuple[str, ...] = ("accept", "reject")
 _NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 

@@ -1,0 +1,49 @@
+"""Curation rules: when samples are (re)scored, and how a verdict and a decision combine.
+
+No web framework here: ``cropland curate score`` and ``cropland export --curated`` use these
+rules without FastAPI installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from cropland.curate.catalog import Catalog
+from cropland.curate.config import CurateConfig
+from cropland.curate.quality import score_samples
+from cropland.curate.store import Store
+
+
+def fingerprint(path: Path, cfg: CurateConfig) -> str:
+    """Identifies a sample file's version and the thresholds it was scored with."""
+    stat = path.stat()
+    cfg_hash = hashlib.sha256(cfg.model_dump_json().encode()).hexdigest()[:16]
+    return f"{stat.st_mtime_ns}-{stat.st_size}-{cfg_hash}"
+
+
+def ensure_quality(catalog: Catalog, store: Store, cfg: CurateConfig, workers: int = 1) -> int:
+    """Score the samples whose file or thresholds changed since last time; return how many.
+
+    Samples of the same point and year are scored together (near-duplicates compare them);
+    ``workers`` processes share the work.
+    """
+    cached = store.quality()
+    prints = {sid: fingerprint(s.path, cfg) for sid, s in catalog.samples.items()}
+    stale = {sid for sid, fp in prints.items() if cached.get(sid, {}).get("fingerprint") != fp}
+    groups = {(catalog.get(sid).name.point_id, catalog.get(sid).name.year) for sid in stale}
+    todo = [
+        (s.name, s.path) for s in catalog.samples.values()
+        if (s.name.point_id, s.name.year) in groups
+    ]
+    if todo:
+        results = score_samples(todo, cfg, workers=workers)
+        store.save_quality((q, prints[q.sample_id]) for q in results)
+    return len(todo)
+
+
+def final_status(quality: dict | None, decision: dict | None) -> str:
+    """accepted / review / rejected: a reviewer's decision wins over the automatic verdict."""
+    if decision is not None:
+        return "accepted" if decision["decision"] == "accept" else "rejected"
+    return quality["status"] if quality else "review"
