@@ -17,9 +17,8 @@ import time
 from pathlib import Path
 
 from cropland.card import write_card
-from cropland.export.layout import CONFIG_FILE, SPLITS_FILE
-from cropland.export.release import export_release, read_dataset_config
-from cropland.split import read_splits
+from cropland.dataset import CONFIG_FILE, SPLITS_FILE, DatasetFolder
+from cropland.export.release import export_release
 from cropland.stats import scan_dataset, write_report
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -60,7 +59,7 @@ def measure(dataset: Path, workers: list[int]) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         for n in workers:
             out = _fresh_copy(dataset, Path(tmp))
-            cfg, splits = read_dataset_config(out), read_splits(out / SPLITS_FILE)
+            cfg, splits = DatasetFolder(out).config(), DatasetFolder(out).splits()
             with Timer() as timer:
                 summary = export_release(out, cfg, splits, workers=n)
             rows.append(f"| export, {n} worker(s) | {summary.samples} samples, "

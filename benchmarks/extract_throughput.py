@@ -40,14 +40,16 @@ from rasterio.warp import Resampling
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the loopback servers of the tests
 
-from cropland.extraction.cluster import extraction_executor
-from cropland.extraction.composite import median_composite
-from cropland.extraction.runner import extract
 from cropland.config import load_config
 from cropland.core.bands import BAND_NAMES
 from cropland.core.classes import get_class
 from cropland.core.grid import PatchGrid
+from cropland.extraction.cluster import extraction_executor
+from cropland.extraction.composite import median_composite
+from cropland.extraction.runner import extract
 from cropland.points.table import write_points
+from cropland.sources.masks import scl_masks, to_reflectance
+from cropland.sources.simulator import SimulatorSource
 from cropland.sources.timings import TIMINGS
 from tests.sources.loopback import (
     EARTH_SEARCH_KEYS,
@@ -56,12 +58,11 @@ from tests.sources.loopback import (
     simulator_items,
     start_stac_api,
 )
-from cropland.sources.masks import scl_masks, to_reflectance
-from cropland.sources.simulator import SimulatorSource
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 from _doc import write_section  # noqa: E402
+
 SECTION = "## Extraction throughput (STAC + COG over loopback)"
 CACHE = Path.home() / ".cache" / "cropland" / "bench-extract"
 CENTRE = (-106.445, 52.35)  # synthetic farmland, Saskatchewan

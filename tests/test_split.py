@@ -11,15 +11,9 @@ import pandas as pd
 import pytest
 
 from cropland.config import SplitConfig
+from cropland.dataset import read_splits, write_splits
 from cropland.errors import DatasetError
-from cropland.split import (
-    extend_splits,
-    largest_remainder,
-    majority_class,
-    make_splits,
-    read_splits,
-    write_splits,
-)
+from cropland.split import extend_splits, largest_remainder, majority_class, make_splits
 
 FRACTIONS = {"training": 0.70, "validation": 0.15, "test": 0.15}
 #: Points per majority class: 20 and 21 (small), 40, 57, 100, 137.

@@ -11,14 +11,13 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cropland.extraction.composite import Composite
 from cropland.card import write_card
 from cropland.config import BuildConfig, IndicesConfig, dump_config
+from cropland.core.composite import Composite
 from cropland.core.grid import PatchGrid
 from cropland.core.naming import SampleName
+from cropland.dataset import Splits, tif_path, write_splits
 from cropland.export.geotiff import write_sample
-from cropland.export.layout import tif_path
-from cropland.split import Splits, write_splits
 from cropland.stats import count_tables, scan_dataset, write_report
 
 # (point, year, month, province, class, synthetic): point 3 rotates OAT -> CORN.

@@ -15,11 +15,9 @@ import pandas as pd
 from cropland.config import BuildConfig
 from cropland.core.classes import get_class
 from cropland.core.provinces import PROVINCES
+from cropland.dataset import CARD_FILE, REPORT_FILE, SPLIT_NAMES, SPLITS_FILE, DatasetFolder, Splits
 from cropland.errors import DatasetError
-from cropland.export.layout import CARD_FILE, CONFIG_FILE, REPORT_FILE, SPLIT_NAMES, SPLITS_FILE
-from cropland.export.release import read_dataset_config
 from cropland.io import write_text_atomic
-from cropland.split import Splits, read_splits
 from cropland.stats import scan_dataset
 
 ARXIV = "2306.00114"
@@ -214,7 +212,8 @@ def write_card(out_dir: str | Path, samples: pd.DataFrame | None = None) -> Path
     samples = scan_dataset(root) if samples is None else samples
     if samples.empty:
         raise DatasetError(f"{root / 'tif'} holds no sample GeoTIFF; build the dataset first")
-    cfg = read_dataset_config(root) if (root / CONFIG_FILE).exists() else None
-    splits = read_splits(root / SPLITS_FILE) if (root / SPLITS_FILE).exists() else None
+    folder = DatasetFolder(root)
+    cfg = folder.config() if folder.config_path.exists() else None
+    splits = folder.splits() if folder.splits_path.exists() else None
     name = cfg.name if cfg is not None else root.name
     return write_text_atomic(root / CARD_FILE, render_card(name, samples, cfg, splits))

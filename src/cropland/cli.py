@@ -64,8 +64,8 @@ def build(
     retry_failed: bool = typer.Option(False, help="Run failed tasks again."),
 ):
     """Build a dataset: extract composites, split, export PNGs/zips, write the report."""
-    from cropland.extraction.cluster import extraction_executor
     from cropland.config import load_config
+    from cropland.extraction.cluster import extraction_executor
     from cropland.pipeline import build_dataset
 
     cfg = load_config(config, output=str(out.resolve()) if out else None)
@@ -101,12 +101,11 @@ def export_cmd(
                       f"{c.rejected_by_reviewers} rejected by reviewers, "
                       f"{c.rejected_automatically} rejected automatically")
         return
-    from cropland.export.layout import SPLITS_FILE
-    from cropland.export.release import export_release, read_dataset_config
-    from cropland.split import read_splits
+    from cropland.dataset import DatasetFolder
+    from cropland.export.release import export_release
 
-    cfg = read_dataset_config(dataset)
-    splits = read_splits(dataset / SPLITS_FILE)
+    folder = DatasetFolder(dataset)
+    cfg, splits = folder.config(), folder.splits()
     s = export_release(dataset, cfg, splits, overwrite=overwrite, workers=workers)
     console.print(f"{s.samples} samples: {s.pngs_written} PNGs and {s.zips_written} zips "
                   f"written, {s.up_to_date} samples already up to date")

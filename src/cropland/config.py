@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from cropland.configfile import read_mapping, validate
 from cropland.core.classes import PUBLISHED_CLASSES, get_class
 from cropland.core.indices import NdwiFormula, Variant
-from cropland.curate.config import CurateConfig
 from cropland.errors import ConfigError, UnknownClassError
 
 
@@ -97,6 +96,77 @@ class ExportConfig(_Model):
 
     png: bool = Field(True, description="Write the PNG tree (RGB and the six indices).")
     raw_zip: bool = Field(True, description="Write one zip of single-band GeoTIFFs per sample.")
+
+
+class CurateConfig(_Model):
+    """Quality thresholds of ``cropland curate``: which scores send a sample to review, and which
+    reject it. Fractions are shares of the patch's pixels (0-1), reflectance in reflectance units.
+
+    A sample is *rejected* when any ``*_reject`` rule fires, *to review* when only ``*_review``
+    rules fire, and *accepted* otherwise."""
+
+    cloud_review: float = Field(
+        0.02, ge=0, le=1, description="Review when the cloud/shadow fraction exceeds this."
+    )
+    cloud_reject: float = Field(
+        0.20, ge=0, le=1, description="Reject when the cloud/shadow fraction exceeds this."
+    )
+    cloud_brightness: float = Field(
+        0.25, gt=0, description="Pixel is cloud-like when its mean B2/B3/B4 reflectance exceeds this."
+    )
+    cloud_max_ndvi: float = Field(
+        0.25, ge=-1, le=1, description="...and its NDVI is below this (bright vegetation is not cloud)."
+    )
+    shadow_nir: float = Field(
+        0.06, gt=0, description="Pixel is shadow-like when its B8 (NIR) reflectance is below this."
+    )
+    nodata_review: float = Field(
+        0.0, ge=0, le=1, description="Review when the no-data fraction (VALID 0 or NaN) exceeds this."
+    )
+    nodata_reject: float = Field(
+        0.05, ge=0, le=1, description="Reject when the no-data fraction exceeds this."
+    )
+    min_valid_obs: float = Field(
+        1.5, ge=0, description="Review when the mean clear observations per pixel is below this."
+    )
+    saturation_level: float = Field(
+        1.0, gt=0, description="A band value at or above this reflectance counts as saturated."
+    )
+    saturation_review: float = Field(
+        0.001, ge=0, le=1, description="Review when the saturated-pixel fraction exceeds this."
+    )
+    saturation_reject: float = Field(
+        0.05, ge=0, le=1, description="Reject when the saturated-pixel fraction exceeds this."
+    )
+    stripe_window: int = Field(
+        5, ge=3, description="Rows/columns of the running median that row/column means are compared to."
+    )
+    stripe_floor: float = Field(
+        0.005, gt=0, description="Smallest noise level (reflectance) of row/column means; avoids dividing by ~0."
+    )
+    stripe_review: float = Field(
+        15.0, gt=0, description="Review when a row/column mean departs from its neighbours by "
+        "this many noise levels. Straight roads and field edges along the grid score up to ~14 "
+        "(99th percentile of the simulated demo), hence 15.",
+    )
+    stripe_reject: float = Field(
+        60.0, gt=0, description="Reject when a row/column anomaly reaches this many noise levels."
+    )
+    contrast_review: float = Field(
+        0.01, ge=0, description="Review when the 2-98 percentile spread of RGB brightness is below this."
+    )
+    duplicate_review: float = Field(
+        0.01, ge=0, description="Review when the normalised RGB difference to another month of the "
+        "same point and year is below this (near-duplicate composite).",
+    )
+
+    @model_validator(mode="after")
+    def _review_below_reject(self) -> CurateConfig:
+        for name in ("cloud", "nodata", "saturation", "stripe"):
+            review, reject = getattr(self, f"{name}_review"), getattr(self, f"{name}_reject")
+            if review > reject:
+                raise ValueError(f"{name}_review ({review}) must not exceed {name}_reject ({reject})")
+        return self
 
 
 class BuildConfig(_Model):

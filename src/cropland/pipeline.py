@@ -11,11 +11,18 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
-from cropland.extraction.runner import BuildSummary, extract
 from cropland.config import BuildConfig
-from cropland.export.layout import POINTS_FILE, REPORT_FILE, SPLITS_FILE
+from cropland.dataset import (
+    POINTS_FILE,
+    REPORT_FILE,
+    SPLITS_FILE,
+    Splits,
+    read_splits,
+    write_splits,
+)
+from cropland.extraction.runner import BuildSummary, extract
 from cropland.points.table import read_points
-from cropland.split import Splits, extend_splits, make_splits, read_splits, write_splits
+from cropland.split import extend_splits, make_splits
 
 log = logging.getLogger(__name__)
 

@@ -14,60 +14,22 @@ A last, deterministic step swaps points of the same stratum between splits (whic
 guarantee above) while that brings each class's share of point-years in every split closer
 to the fractions, so the images per class and split follow 70/15/15 too.
 
-The file (``splits.json``, see ``docs/format.md``) is versioned and carries the SHA-256 of
-its assignments, checked on reading.
+The file (``splits.json``) is written and read by :mod:`cropland.dataset`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import zlib
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from cropland.errors import DatasetError
-from cropland.export.layout import SPLIT_NAMES
-from cropland.io import write_text_atomic
+from cropland.dataset import SPLIT_NAMES, Splits
 
 if TYPE_CHECKING:  # no pydantic at run time: training machines read splits without it
     from cropland.config import SplitConfig
-
-FORMAT = "cropland-splits"
-VERSION = 1
-
-
-@dataclass(frozen=True)
-class Splits:
-    """Point id -> split name, with the seed and fractions that produced it."""
-
-    assignments: dict[int, str]
-    seed: int
-    fractions: dict[str, float]
-
-    def split_of(self, point_id: int) -> str:
-        """The split of a point; a clear error for a point the splits do not know."""
-        try:
-            return self.assignments[int(point_id)]
-        except KeyError:
-            raise DatasetError(
-                f"point {point_id} has no split in splits.json; the splits were made for "
-                f"other points: rebuild them from the dataset's points table"
-            ) from None
-
-    def points(self, split: str) -> list[int]:
-        """Sorted point ids of one split."""
-        return sorted(p for p, s in self.assignments.items() if s == split)
-
-    @property
-    def sha256(self) -> str:
-        """Checksum of the assignments (see :func:`assignments_sha256`)."""
-        return assignments_sha256(self.assignments)
 
 
 def majority_class(points: pd.DataFrame) -> pd.Series:
@@ -196,54 +158,3 @@ def _assign(points: pd.DataFrame, shares: list[float], seed: int) -> dict[int, s
     strata = majority_class(points)
     split = _balance_classes(points, strata, _stratified(strata, shares, seed), shares)
     return {int(p): SPLIT_NAMES[s] for p, s in split.items()}
-
-
-def _canonical(assignments: dict[int, str]) -> dict[str, str]:
-    return {str(p): assignments[p] for p in sorted(assignments)}
-
-
-def assignments_sha256(assignments: dict[int, str]) -> str:
-    """SHA-256 of the assignments as compact JSON, keys in ascending point-id order."""
-    text = json.dumps(_canonical(assignments), separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def write_splits(splits: Splits, path: str | Path) -> Path:
-    """Write ``splits.json`` (versioned, checksummed), atomically."""
-    doc = {
-        "format": FORMAT,
-        "version": VERSION,
-        "seed": splits.seed,
-        "fractions": splits.fractions,
-        "sha256": splits.sha256,
-        "assignments": _canonical(splits.assignments),
-    }
-    return write_text_atomic(path, json.dumps(doc, indent=1) + "\n")
-
-
-def read_splits(path: str | Path) -> Splits:
-    """Read and verify ``splits.json``; a modified or foreign file is a DatasetError."""
-    path = Path(path)
-    if not path.exists():
-        raise DatasetError(f"{path} does not exist; build the dataset (or its splits) first")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        if doc.get("format") != FORMAT:
-            raise ValueError(f"format is {doc.get('format')!r}, expected {FORMAT!r}")
-        if doc.get("version") != VERSION:
-            raise ValueError(f"version {doc.get('version')!r} is not supported (only {VERSION})")
-        assignments = {int(p): s for p, s in doc["assignments"].items()}
-        splits = Splits(assignments, int(doc["seed"]), dict(doc["fractions"]))
-        expected = doc["sha256"]
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise DatasetError(f"{path} is not a valid splits file: {e}") from None
-    unknown = sorted(set(assignments.values()) - set(SPLIT_NAMES))
-    if unknown:
-        raise DatasetError(f"{path}: unknown split names {unknown}; use {', '.join(SPLIT_NAMES)}")
-    if splits.sha256 != expected:
-        raise DatasetError(
-            f"{path}: checksum mismatch, the assignments were modified after writing "
-            f"(sha256 {splits.sha256} != recorded {expected}); restore the file or "
-            f"regenerate the splits"
-        )
-    return splits

@@ -16,18 +16,9 @@ from matplotlib.figure import Figure
 from rich.progress import track
 
 from cropland.core.naming import SampleName
+from cropland.dataset import REPORT_FILE, SPLIT_NAMES, STATS_DIR, DatasetFolder, Splits
 from cropland.errors import DatasetError
-from cropland.export.layout import (
-    CONFIG_FILE,
-    REPORT_FILE,
-    SPLIT_NAMES,
-    SPLITS_FILE,
-    STATS_DIR,
-    iter_samples,
-)
-from cropland.export.release import read_dataset_config
 from cropland.io import atomic_path, write_table, write_text_atomic
-from cropland.split import Splits, read_splits
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +59,10 @@ def scan_dataset(out_dir: str | Path, with_tags: bool = True) -> pd.DataFrame:
 
     The split is ``unassigned`` when the dataset has no ``splits.json`` yet.
     """
-    root = Path(out_dir)
-    splits = read_splits(root / SPLITS_FILE) if (root / SPLITS_FILE).exists() else None
+    folder = DatasetFolder(out_dir)
+    splits = folder.splits() if folder.splits_path.exists() else None
     rows = []
-    samples = list(iter_samples(root))
+    samples = list(folder.samples())
     with rasterio.Env():  # one GDAL environment for all the opens
         for sample, path in track(samples, "reading tags", transient=True, disable=not with_tags):
             rows.append(_sample_row(sample, path, splits, with_tags))
@@ -192,7 +183,8 @@ SECTIONS = {
 
 
 def _dataset_name(root: Path) -> str:
-    return read_dataset_config(root).name if (root / CONFIG_FILE).exists() else root.name
+    folder = DatasetFolder(root)
+    return folder.config().name if folder.config_path.exists() else root.name
 
 
 def _summary(samples: pd.DataFrame) -> list[str]:

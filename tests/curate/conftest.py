@@ -28,9 +28,9 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def scored_db(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store holding the dataset's quality scores (computed once per session)."""
-    from cropland.curate.rules import ensure_quality
+    from cropland.config import CurateConfig
     from cropland.curate.catalog import Catalog
-    from cropland.curate.config import CurateConfig
+    from cropland.curate.rules import ensure_quality
     from cropland.curate.store import Store
 
     path = tmp_path_factory.mktemp("scored") / "curate.sqlite"

@@ -7,7 +7,8 @@ import yaml
 from typer.testing import CliRunner
 
 from cropland.cli import app
-from cropland.curate.config import CurateConfig, load_curate_config
+from cropland.config import CurateConfig
+from cropland.curate.config import curate_config_for, load_curate_config
 from cropland.curate.store import Store
 from cropland.errors import ConfigError
 
@@ -29,9 +30,16 @@ def test_own_file_and_build_config_without_section(tmp_path):
     own.write_text("nodata_reject: 0.5\nstripe_review: 12\n")
     cfg = load_curate_config(own)
     assert (cfg.nodata_reject, cfg.stripe_review) == (0.5, 12)
-    build = tmp_path / "build.yaml"
+    build = tmp_path / "build.yaml"  # no thresholds in it: refused, naming what is not one
     build.write_text(yaml.safe_dump({"years": [2019], "points": {"synthetic_per_class": 2}}))
-    assert load_curate_config(build) == CurateConfig()
+    with pytest.raises(ConfigError, match="years: Extra inputs are not permitted"):
+        load_curate_config(build)
+
+
+def test_dataset_thresholds_come_from_its_build_config(tmp_path):
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"years": [2019], "curate": {"cloud_reject": 0.3}}))
+    assert curate_config_for(tmp_path).cloud_reject == 0.3
+    assert curate_config_for(tmp_path / "elsewhere") == CurateConfig()  # no config.yaml: defaults
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -9,8 +9,8 @@ import pytest
 
 from cropland.curate.export import export_curated
 from cropland.curate.store import Store
+from cropland.dataset import read_splits
 from cropland.errors import DatasetError
-from cropland.split import read_splits
 
 AUTO_REJECTED = {"POINT_1_201908_AB_BARLEY", "POINT_2_201907_MB_CORN", "POINT_3_201907_SK_OAT"}
 REVIEWER_REJECTED = {"POINT_4_201906_ON_CORN", "POINT_3_201906_SK_OAT", "POINT_3_201908_SK_OAT"}

@@ -6,6 +6,11 @@ import math
 
 import numpy as np
 import pytest
+
+from cropland.config import CurateConfig
+from cropland.core.naming import SampleName
+from cropland.curate.quality import rgb_difference, score_samples, stripe_score
+from cropland.dataset import DatasetFolder
 from tests.curate.curate_fakes import (
     CLOUD_BLOCK,
     NODATA_BLOCK,
@@ -18,11 +23,6 @@ from tests.curate.curate_fakes import (
     standard_specs,
 )
 
-from cropland.core.naming import SampleName
-from cropland.curate.config import CurateConfig
-from cropland.curate.quality import rgb_difference, score_samples, stripe_score
-from cropland.export.layout import iter_samples
-
 N = SIZE * SIZE
 
 
@@ -33,7 +33,7 @@ def block_fraction(block) -> float:
 @pytest.fixture(scope="module")
 def scores(tmp_path_factory):
     root = make_dataset(tmp_path_factory.mktemp("q"), standard_specs())
-    return {q.sample_id: q for q in score_samples(iter_samples(root), CurateConfig(), progress=False)}
+    return {q.sample_id: q for q in score_samples(DatasetFolder(root).samples(), CurateConfig(), progress=False)}
 
 
 def test_verdicts(scores):
@@ -119,8 +119,8 @@ def test_thresholds_change_the_verdict(tmp_path):
     root = make_dataset(tmp_path, [Spec(SampleName(9, 2019, 7, "AB", "BARLEY"), cloud_tag=0.1)])
     strict = CurateConfig(cloud_review=0.01, cloud_reject=0.05)
     lax = CurateConfig(cloud_review=0.5, cloud_reject=0.6)
-    assert score_samples(iter_samples(root), strict, progress=False)[0].status == "rejected"
-    assert score_samples(iter_samples(root), lax, progress=False)[0].status == "accepted"
+    assert score_samples(DatasetFolder(root).samples(), strict, progress=False)[0].status == "rejected"
+    assert score_samples(DatasetFolder(root).samples(), lax, progress=False)[0].status == "accepted"
 
 
 def test_paint_rejects_unknown_defects():
@@ -131,7 +131,7 @@ def test_paint_rejects_unknown_defects():
 
 def test_processes_give_the_same_scores(tmp_path):
     root = make_dataset(tmp_path, standard_specs())
-    one = score_samples(iter_samples(root), CurateConfig(), progress=False)
-    two = score_samples(iter_samples(root), CurateConfig(), progress=False, workers=2)
+    one = score_samples(DatasetFolder(root).samples(), CurateConfig(), progress=False)
+    two = score_samples(DatasetFolder(root).samples(), CurateConfig(), progress=False, workers=2)
     assert [(q.sample_id, q.status, q.reasons, q.metrics) for q in one] == [
         (q.sample_id, q.status, q.reasons, q.metrics) for q in two]

@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cropland import split as split_file
 from cropland.config import RenderConfig, SplitConfig
 from cropland.core.indices import compute_indices
 from cropland.core.naming import SampleName
+from cropland import dataset
 from cropland.export.png import write_pngs_of
+from cropland.split import make_splits
 
 DEMO_CLASSES: tuple[str, ...] = ("BARLEY", "CANOLA", "CORN", "OAT", "SOYBEAN", "SPRING_WHEAT")
 
@@ -62,7 +63,7 @@ def synthetic_samples(
                 samples.append((name, synthetic_image(label_index, month, size, rng)))
     points = pd.DataFrame({"point_id": [n.point_id for n, _ in samples],
                            "year": [n.year for n, _ in samples], "label": [n.label for n, _ in samples]})
-    splits = split_file.make_splits(points.drop_duplicates(), SplitConfig(), seed)
+    splits = make_splits(points.drop_duplicates(), SplitConfig(), seed)
     for name, image in samples:
         yield name, splits.split_of(name.point_id), image
 
@@ -82,6 +83,6 @@ def write_png_tree(
 
 
 def write_splits(root: str | Path, assignments: dict[int, str], seed: int = 0) -> Path:
-    """``splits.json`` in the documented format (checksummed, as ``cropland.split`` reads it)."""
+    """``splits.json`` in the documented format (checksummed, as :mod:`cropland.dataset` reads it)."""
     fractions = {"training": 0.7, "validation": 0.15, "test": 0.15}
-    return split_file.write_splits(split_file.Splits(assignments, seed, fractions), Path(root) / "splits.json")
+    return dataset.write_splits(dataset.Splits(assignments, seed, fractions), dataset.DatasetFolder(root).splits_path)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.export.export_fakes import SOURCE, make_composite
 
-from cropland.extraction.composite import Composite
 from cropland.config import IndicesConfig
+from cropland.core.composite import Composite
 from cropland.export.geotiff import write_sample
+from tests.export.export_fakes import SOURCE, make_composite
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cropland.extraction.composite import Composite
+from cropland.core.composite import Composite
 from cropland.core.grid import PatchGrid
 from cropland.core.naming import SampleName
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from tests.export.export_fakes import SOURCE, make_composite
 from pyproj import Transformer
 
 from cropland.config import IndicesConfig
 from cropland.errors import DatasetError
 from cropland.export.geotiff import SAMPLE_BANDS, read_sample, write_sample
+from tests.export.export_fakes import SOURCE, make_composite
 
 BAND = {name: i for i, name in enumerate(SAMPLE_BANDS)}
 

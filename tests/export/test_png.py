@@ -6,14 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.export.export_fakes import SOURCE, make_composite
 from PIL import Image
 
 from cropland.config import IndicesConfig, RenderConfig
 from cropland.core.naming import IMAGE_TYPES, SampleName
+from cropland.dataset import png_path
 from cropland.export.geotiff import read_sample, write_sample
-from cropland.export.layout import png_path
 from cropland.export.png import render_index, render_rgb, to_uint8, write_pngs
+from tests.export.export_fakes import SOURCE, make_composite
 
 
 def test_to_uint8_clips_instead_of_wrapping() -> None:

@@ -6,14 +6,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from tests.export.export_fakes import SOURCE, make_composite
 
 from cropland.config import BuildConfig, IndicesConfig, dump_config
+from cropland.dataset import DatasetFolder, Splits, tif_path
 from cropland.export import release
 from cropland.export.geotiff import write_sample
-from cropland.export.layout import iter_samples, tif_path
-from cropland.export.release import export_release, read_dataset_config
-from cropland.split import Splits
+from cropland.export.release import export_release
+from tests.export.export_fakes import SOURCE, make_composite
 
 SAMPLES = [(1, 2019, 6, "OAT"), (1, 2020, 7, "CORN"), (2, 2019, 6, "OAT"), (3, 2020, 8, "POTATO")]
 
@@ -41,9 +40,9 @@ def _pngs(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.glob("20*/*/*/*/*.png"))
 
 
-def test_iter_samples_skips_temporary_files(dataset: Path) -> None:
+def test_samples_skip_temporary_files(dataset: Path) -> None:
     (dataset / "tif/2019/OAT/.POINT_9_201906_MB_OAT.tif.x1.tmp").write_bytes(b"partial")
-    stems = sorted(s.stem for s, _ in iter_samples(dataset))
+    stems = sorted(s.stem for s, _ in DatasetFolder(dataset).samples())
     assert stems == sorted(f"POINT_{p}_{y}{m:02d}_MB_{c}" for p, y, m, c in SAMPLES)
 
 
@@ -88,5 +87,5 @@ def test_process_pool_writes_every_file(dataset: Path, monkeypatch: pytest.Monke
     assert len(_pngs(dataset)) == 28
 
 
-def test_read_dataset_config(dataset: Path) -> None:
-    assert read_dataset_config(dataset).years == [2019, 2020]
+def test_dataset_config(dataset: Path) -> None:
+    assert DatasetFolder(dataset).config().years == [2019, 2020]

@@ -22,9 +22,10 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cropland.config import CurateConfig
 from cropland.core.naming import IMAGE_TYPES
 from cropland.curate.catalog import Catalog
-from cropland.curate.config import CurateConfig, curate_config_for
+from cropland.curate.config import curate_config_for
 from cropland.curate.quality import pixel_masks
 from cropland.curate.rules import ensure_quality, final_status
 from cropland.curate.store import DEFAULT_DB, ConflictingRetry, NothingToUndo, Store, StoreError

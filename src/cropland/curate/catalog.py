@@ -10,13 +10,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from cropland.config import RenderConfig
 from cropland.core.naming import SampleName
+from cropland.dataset import DatasetFolder
 from cropland.errors import DatasetError
-from cropland.export.layout import CONFIG_FILE, SPLITS_FILE, iter_samples
-from cropland.split import read_splits
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +41,15 @@ class Catalog:
                 f"{self.root} is not a cropland dataset: it has no tif/ folder "
                 "(build one with `cropland demo --out DIR`)"
             )
-        splits = read_assignments(self.root / SPLITS_FILE)
+        folder = DatasetFolder(self.root)
+        splits = folder.split_of()
         self.samples: dict[str, Sample] = {
             name.stem: Sample(name, path, splits.get(name.point_id))
-            for name, path in iter_samples(self.root)
+            for name, path in folder.samples()
         }
         if not self.samples:
             raise DatasetError(f"{self.root}/tif holds no sample GeoTIFF; the build is empty")
-        self.render = read_render_config(self.root / CONFIG_FILE)
+        self.render = folder.render()
         self._by_point: dict[int, list[str]] = {}
         for sid, s in sorted(self.samples.items(), key=lambda kv: (kv[1].name.year, kv[1].name.month)):
             self._by_point.setdefault(s.name.point_id, []).append(sid)
@@ -81,19 +78,3 @@ class Catalog:
             "month": sorted({n.month for n in names}),
             "province": sorted({n.province for n in names}),
         }
-
-
-def read_assignments(path: Path) -> dict[int, str]:
-    """Point id -> split from ``splits.json`` (format and checksum verified); empty when absent."""
-    return read_splits(path).assignments if path.exists() else {}
-
-
-def read_render_config(path: Path) -> RenderConfig:
-    """The ``render:`` section of the dataset's ``config.yaml`` (defaults when absent)."""
-    if not path.exists():
-        return RenderConfig()
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return RenderConfig.model_validate(data.get("render") or {})
-    except (yaml.YAMLError, ValueError, AttributeError) as e:
-        raise DatasetError(f"{path}: cannot read its render section ({e})") from None

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from cropland.config import CurateConfig
 from cropland.core.naming import IMAGE_TYPES
 from cropland.curate.catalog import Catalog, Sample
-from cropland.curate.config import CurateConfig, curate_config_for
+from cropland.curate.config import curate_config_for
 from cropland.curate.rules import ensure_quality, final_status
 from cropland.curate.store import DEFAULT_DB, Store
-from cropland.errors import DatasetError
-from cropland.export.layout import (
+from cropland.dataset import (
     CONFIG_FILE,
     POINTS_FILE,
     SPLITS_FILE,
@@ -33,6 +33,7 @@ from cropland.export.layout import (
     raw_zip_path,
     tif_path,
 )
+from cropland.errors import DatasetError
 
 log = logging.getLogger(__name__)
 CURATION_FILE = "curation.csv"
@@ -100,8 +101,8 @@ def export_curated(
 
 def _write_release(catalog: Catalog, kept: list[Sample], root: Path, workers: int | None) -> int:
     """Copy the kept samples' files, filter points and splits, regenerate report and card."""
-    from cropland.export.release import export_release, read_dataset_config
-    from cropland.split import Splits, read_splits, write_splits
+    from cropland.dataset import DatasetFolder, Splits, write_splits
+    from cropland.export.release import export_release
 
     src = catalog.root
     shutil.copy2(src / CONFIG_FILE, root / CONFIG_FILE)
@@ -111,12 +112,12 @@ def _write_release(catalog: Catalog, kept: list[Sample], root: Path, workers: in
     points = pd.read_csv(src / POINTS_FILE)
     keep_rows = [(p, y) in point_years for p, y in zip(points["point_id"], points["year"])]
     points[keep_rows].to_csv(root / POINTS_FILE, index=False)
-    splits = read_splits(src / SPLITS_FILE)
+    splits = DatasetFolder(src).splits()
     kept_points = {s.name.point_id for s in kept}
     curated = Splits({p: s for p, s in splits.assignments.items() if p in kept_points},
                      splits.seed, splits.fractions)
     write_splits(curated, root / SPLITS_FILE)
-    export_release(root, read_dataset_config(root), curated, workers=workers)
+    export_release(root, DatasetFolder(root).config(), curated, workers=workers)
     _regenerate_report_and_card(root)
     return len(kept_points)
 

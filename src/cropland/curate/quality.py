@@ -32,9 +32,9 @@ import numpy as np
 from rich.progress import Progress
 from scipy.ndimage import median_filter
 
+from cropland.config import CurateConfig
 from cropland.core.bands import BAND_NAMES, RGB_BANDS
 from cropland.core.naming import SampleName
-from cropland.curate.config import CurateConfig
 from cropland.export.geotiff import SAMPLE_BANDS, read_sample
 
 log = logging.getLogger(__name__)

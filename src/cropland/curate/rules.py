@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from cropland.config import CurateConfig
 from cropland.curate.catalog import Catalog
-from cropland.curate.config import CurateConfig
 from cropland.curate.quality import score_samples
 from cropland.curate.store import Store
 

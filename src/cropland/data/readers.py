@@ -27,8 +27,8 @@ from cropland.data.channels import (
     png_channels,
     resolve_channels,
 )
+from cropland.dataset import SPLIT_NAMES, DatasetFolder, png_path, tif_path
 from cropland.errors import DatasetError, NameFormatError
-from cropland.export.layout import SPLIT_NAMES, iter_samples, png_path, tif_path
 
 log = logging.getLogger(__name__)
 
@@ -72,19 +72,7 @@ def built_from(root: str | Path) -> Path:
 
 def render_settings(root: str | Path) -> dict | None:
     """The ``render:`` settings of the cropland build behind ``root`` (how its PNGs were made)."""
-    import yaml
-
-    config = built_from(root) / "config.yaml"
-    if not config.exists():
-        return None
-    return (yaml.safe_load(config.read_text("utf-8")) or {}).get("render")
-
-
-def read_splits(root: Path) -> dict[int, str]:
-    """Point id -> split from ``root/splits.json`` (the dataset's split file)."""
-    from cropland.split import read_splits as read_split_file  # verifies format and checksum
-
-    return read_split_file(root / "splits.json").assignments
+    return DatasetFolder(built_from(root)).config_data.get("render")
 
 
 def check_no_leak(records: Iterable[SampleRecord], origin: str) -> None:
@@ -164,10 +152,10 @@ class GeoTiffReader(Reader):
         import rasterio  # noqa: F401  (imported here so training on PNG/packed data needs no GDAL)
 
         self.root = Path(root)
-        splits = read_splits(self.root)
+        splits = DatasetFolder(self.root).splits().assignments
         records = []
         self.paths: dict[SampleName, Path] = {}
-        for name, path in iter_samples(self.root):
+        for name, path in DatasetFolder(self.root).samples():
             split = splits.get(name.point_id)
             if split is None:
                 log.warning("%s: point %d is not in splits.json; skipped", path, name.point_id)
@@ -260,7 +248,7 @@ class PngTreeReader(Reader):
         """When the tree has a ``splits.json``, every sample must sit in its point's split folder."""
         if not (self.root / "splits.json").exists():
             return
-        splits = read_splits(self.root)
+        splits = DatasetFolder(self.root).splits().assignments
         for r in records:
             expected = splits.get(r.name.point_id)
             if expected is not None and expected != r.split:

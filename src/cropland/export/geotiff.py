@@ -20,9 +20,9 @@ from rasterio.crs import CRS
 from rasterio.errors import RasterioError
 
 import cropland
-from cropland.extraction.composite import Composite
 from cropland.config import IndicesConfig
 from cropland.core.bands import BAND_NAMES
+from cropland.core.composite import Composite
 from cropland.core.indices import INDEX_NAMES, compute_indices
 from cropland.errors import DatasetError
 from cropland.io import atomic_path
@@ -93,7 +93,7 @@ def write_sample(
 
     Args:
         composite: the month's median composite and its provenance.
-        path: the target file (see :func:`cropland.export.layout.tif_path`).
+        path: the target file (see :func:`cropland.dataset.tif_path`).
         indices: which index formulas to compute.
         source: provenance of the source (kind, level, options), stored as JSON.
 

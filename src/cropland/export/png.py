@@ -16,8 +16,8 @@ from PIL import Image
 from cropland.config import RenderConfig
 from cropland.core.bands import RGB_BANDS
 from cropland.core.naming import IMAGE_TYPES, SampleName
+from cropland.dataset import png_path
 from cropland.export.geotiff import SAMPLE_BANDS, load_sample
-from cropland.export.layout import png_path
 from cropland.io import atomic_path
 
 #: zlib level of the PNGs: on 64 x 64 patches level 3 is as small as 6 and a third faster.

@@ -15,18 +15,14 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-import yaml
-from pydantic import ValidationError
 from rich.progress import Progress
 
 from cropland.config import BuildConfig, RenderConfig
 from cropland.core.naming import IMAGE_TYPES, SampleName
-from cropland.errors import DatasetError
+from cropland.dataset import SPLIT_NAMES, DatasetFolder, Splits, png_path, raw_zip_path
 from cropland.export.geotiff import load_sample
-from cropland.export.layout import CONFIG_FILE, SPLIT_NAMES, iter_samples, png_path, raw_zip_path
 from cropland.export.png import write_pngs_of
 from cropland.export.rawzip import write_raw_zip_of
-from cropland.split import Splits
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +49,6 @@ class ExportSummary:
     zips_written: int
     up_to_date: int  # samples whose outputs all existed already
     stale_removed: int  # PNGs removed from a split their point is no longer in
-
-
-def read_dataset_config(out_dir: str | Path) -> BuildConfig:
-    """The configuration a dataset was built with (``OUT/config.yaml``)."""
-    path = Path(out_dir) / CONFIG_FILE
-    if not path.exists():
-        raise DatasetError(f"{path} does not exist; is {out_dir} a dataset built by cropland?")
-    try:
-        return BuildConfig.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except (yaml.YAMLError, ValidationError) as e:
-        raise DatasetError(f"{path} is not a valid build configuration: {e}") from None
 
 
 def _plan(
@@ -141,7 +126,7 @@ def export_release(
     """
     root = Path(out_dir)
     jobs, stale, samples = [], 0, 0
-    for sample, tif in iter_samples(root):
+    for sample, tif in DatasetFolder(root).samples():
         samples += 1
         split = splits.split_of(sample.point_id)
         stale += _remove_stale(root, sample, split) if cfg.export.png else 0

@@ -3,31 +3,8 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
-
-from cropland.core.grid import PatchGrid
-from cropland.core.naming import SampleName
-
-
-@dataclass
-class Composite:
-    """One sample: a point's median composite for one month, with its provenance."""
-
-    sample: SampleName
-    grid: PatchGrid
-    reflectance: np.ndarray  # float32 (12, H, W), NaN where no clear observation
-    valid: np.ndarray  # uint16 (H, W): clear observations that entered the median
-    scenes: list[str]  # ids of the scenes searched and read for this month
-    cloud_fraction: float  # share of observed pixels flagged cloud/shadow, 0-1
-    aci_code: int
-    synthetic: bool = False
-
-    @property
-    def nodata_fraction(self) -> float:
-        """Share of pixels without any clear observation."""
-        return float((self.valid == 0).mean())
 
 
 def median_composite(

@@ -16,13 +16,14 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from cropland.extraction.composite import Composite, median_composite
-from cropland.extraction.manifest import TaskResult, task_id
 from cropland.config import BuildConfig
+from cropland.core.composite import Composite
 from cropland.core.grid import PatchGrid
 from cropland.core.naming import SampleName
+from cropland.dataset import tif_path
 from cropland.export.geotiff import write_sample
-from cropland.export.layout import tif_path
+from cropland.extraction.composite import median_composite
+from cropland.extraction.manifest import TaskResult, task_id
 from cropland.sources.base import Source
 
 log = logging.getLogger(__name__)

@@ -18,11 +18,11 @@ import pandas as pd
 import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from cropland.config import BuildConfig, dump_config
+from cropland.dataset import CONFIG_FILE, POINTS_FILE, tif_path
+from cropland.errors import ConfigError, PointsError
 from cropland.extraction.extract import Job, Target, plan_jobs, run_job, samples_of
 from cropland.extraction.manifest import Manifest, TaskResult, task_id
-from cropland.config import BuildConfig, dump_config
-from cropland.errors import ConfigError, PointsError
-from cropland.export.layout import CONFIG_FILE, POINTS_FILE, tif_path
 from cropland.io import write_text_atomic
 from cropland.points.table import read_points, validate_points, write_points
 from cropland.sources import Source, make_source
