@@ -68,8 +68,23 @@ def _stratified(strata: pd.Series, shares: list[float], seed: int) -> pd.Series:
     return pd.concat(out).sort_index()
 
 
+def _distinct_rows(
+    rows: np.ndarray, pattern: np.ndarray, points: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of ``points`` (``pattern`` numbers them), in order of first
+    appearance, and the first point of each.
+
+    Points with equal rows are interchangeable in a swap, and a point has few years, so there
+    are few distinct rows whatever the number of points: the swap search stays linear.
+    """
+    _, first = np.unique(pattern[points], return_index=True)
+    first.sort()
+    return rows[points[first]], points[first]
+
+
 def _best_swap(
-    members: np.ndarray, split: np.ndarray, rows: np.ndarray, gap: np.ndarray, weight: np.ndarray
+    members: np.ndarray, split: np.ndarray, rows: np.ndarray, pattern: np.ndarray,
+    gap: np.ndarray, weight: np.ndarray,
 ) -> tuple[float, int, int]:
     """The swap of two points of one stratum between splits that most lowers the imbalance.
 
@@ -84,7 +99,8 @@ def _best_swap(
         if not len(pa) or not len(pb):
             continue
         g = weight * (gap[a] - gap[b])
-        ra, rb = rows[pa], rows[pb]
+        ra, pa = _distinct_rows(rows, pattern, pa)
+        rb, pb = _distinct_rows(rows, pattern, pb)
         linear = 2 * ((rb @ g)[None, :] - (ra @ g)[:, None])
         square = 2 * ((ra**2 @ weight)[:, None] + (rb**2 @ weight)[None, :]
                       - 2 * (ra * weight) @ rb.T)
@@ -104,8 +120,9 @@ def _balance_classes(
     its images) in each split moves towards the fractions, although labels change between
     years. Greedy and deterministic: per pass, each stratum makes its best improving swap.
     """
-    rows_df = pd.crosstab(points["point_id"], points["label"]).reindex(split.index, fill_value=0)
-    rows = rows_df.to_numpy(dtype=np.float64)
+    per_label = points.groupby(["point_id", "label"]).size().unstack(fill_value=0)
+    rows = per_label.reindex(split.index, fill_value=0).to_numpy(dtype=np.float64)
+    pattern = np.unique(rows, axis=0, return_inverse=True)[1].reshape(-1)
     totals = rows.sum(axis=0)
     weight = 1.0 / totals**2  # squared error of shares, not of counts
     assigned = split.to_numpy().copy()
@@ -118,7 +135,7 @@ def _balance_classes(
     for _ in range(10 * len(assigned)):  # bound; in practice a few swaps per stratum
         swapped = False
         for members in stratum_members:
-            change, p, q = _best_swap(members, assigned, rows, gap, weight)
+            change, p, q = _best_swap(members, assigned, rows, pattern, gap, weight)
             if p < 0:
                 continue
             a, b = assigned[p], assigned[q]
