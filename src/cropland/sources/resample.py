@@ -135,11 +135,13 @@ def _plan(grid: PatchGrid, crs: str, transform: Affine, shape: tuple[int, int],
     """Source pixels and weights of every grid pixel: ``(k, H*W)`` flat indices and weights.
 
     ``k`` is 4 for bilinear (the four nearest pixel centres) and 1 for nearest; samples
-    outside the source get weight 0. Scenes of one tile share their pixel grid, so a plan
-    serves every scene of a job.
+    outside the source get weight 0, so nothing is invented beyond a file's edge (the
+    window's edges are the file's: windows carry a margin wherever the file goes on).
+    Scenes of one tile share their pixel grid, so a plan serves every scene of a job.
     """
     col, row = ~transform @ _positions(grid, crs)
     h, w = shape
+    beyond = (col < 0) | (col > w) | (row < 0) | (row > h)
     if how == "nearest":
         taps = [(np.floor(row).astype(np.int64), np.floor(col).astype(np.int64),
                  np.ones(col.shape, np.float32))]
@@ -152,7 +154,7 @@ def _plan(grid: PatchGrid, crs: str, transform: Affine, shape: tuple[int, int],
     index = np.empty((len(taps), col.size), np.int64)
     weight = np.empty((len(taps), col.size), np.float32)
     for t, (i, j, wt) in enumerate(taps):
-        inside = (i >= 0) & (i < h) & (j >= 0) & (j < w)
+        inside = (i >= 0) & (i < h) & (j >= 0) & (j < w) & ~beyond
         index[t] = np.where(inside, i * w + j, 0).ravel()
         weight[t] = np.where(inside, wt, 0).ravel()
     return index, weight
