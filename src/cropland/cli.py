@@ -28,7 +28,10 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug
 
 
 def _report(result) -> None:
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(result.extraction.counts.items()))
+    summary = result.extraction
+    why = ", ".join(f"{n} {reason}" for reason, n in sorted(summary.empty_reasons.items()))
+    counts = ", ".join(f"{n} {status}" + (f" ({why})" if status == "empty" and why else "")
+                       for status, n in sorted(summary.counts.items()))
     console.print(f"[green]samples:[/green] {counts}")
     for task, reason in result.extraction.failures[:5]:
         console.print(f"[yellow]failed[/yellow] {task}: {reason}")
@@ -154,7 +157,8 @@ def run() -> None:
     try:
         app()
     except CroplandError as e:
-        console.print(f"[red]error:[/red] {escape(str(e))}", markup=True, highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(e))}", markup=True, highlight=False,
+                      soft_wrap=True)  # one line, however narrow the terminal
         raise SystemExit(2) from None
 
 

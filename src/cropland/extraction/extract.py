@@ -24,12 +24,14 @@ from cropland.dataset import tif_path
 from cropland.export.geotiff import write_sample
 from cropland.extraction.composite import median_composite
 from cropland.extraction.manifest import TaskResult, task_id
-from cropland.sources.base import Source
+from cropland.sources.base import Scene, Source
 
 log = logging.getLogger(__name__)
 
 #: Side of the square areas (m, in the target CRS) whose points share one scene search.
 AREA_SIZE = 50_000.0
+#: Why a sample ended empty: the start of its manifest reason.
+NO_COVERAGE, ALL_CLOUDY, NO_MASK = "no coverage", "all cloudy", "no mask"
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,11 @@ def plan_jobs(targets: list[Target], todo: set[str]) -> list[Job]:
 
 
 def run_job(source: Source, job: Job, cfg: BuildConfig) -> list[TaskResult]:
-    """Search, read, composite and write every sample of a job; one result per sample."""
+    """Search, read, composite and write every sample of a job; one result per sample.
+
+    A sample without any clear pixel ends ``empty``, with the reason why: no coverage, all
+    cloudy or no mask (the source's :meth:`~Source.census` of the month tells them apart).
+    """
     start, end = job.period
     scenes = source.search(job.bbox, start, end, cfg.source.max_scene_cloud)
     stacks: dict[int, list] = defaultdict(list)
@@ -97,7 +103,16 @@ def run_job(source: Source, job: Job, cfg: BuildConfig) -> list[TaskResult]:
         patches = source.read(scene, [job.targets[k].grid for k in covered])
         for n, k in enumerate(covered):
             stacks[k].append((scene.id, patches.reflectance[n], patches.clear[n], patches.cloud[n]))
-    return [_finish(t, stacks.get(k, []), source, cfg) for k, t in enumerate(job.targets)]
+    results, census = [], None
+    for k, target in enumerate(job.targets):
+        obs = stacks.get(k, [])
+        result = _finish(target, obs, source, cfg)
+        if result is None:
+            census = source.census(job.bbox, start, end) if census is None else census
+            result = TaskResult(task_id(target.sample), "empty", scenes=",".join(o[0] for o in obs),
+                                reason=_why_empty(target, obs, census, source, cfg))
+        results.append(result)
+    return results
 
 
 def _intersects(bbox: tuple[float, float, float, float], grid: PatchGrid) -> bool:
@@ -105,17 +120,39 @@ def _intersects(bbox: tuple[float, float, float, float], grid: PatchGrid) -> boo
     return not (e < bbox[0] or w > bbox[2] or n < bbox[1] or s > bbox[3])
 
 
-def _finish(target: Target, obs: list, source: Source, cfg: BuildConfig) -> TaskResult:
+def _why_empty(target: Target, obs: list, census: list[Scene], source: Source,
+               cfg: BuildConfig) -> str:
+    """The reason a target got no clear pixel, starting with its kind."""
+    if any(np.isfinite(o[1]).all(axis=0).any() for o in obs):
+        return f"{ALL_CLOUDY}: every observed pixel of the {len(obs)} scenes is cloud or shadow"
+    over = [s for s in census if _intersects(s.bbox, target.grid)]
+    if not over:
+        return f"{NO_COVERAGE}: no scene over the point this month"
+    unmasked = [s.id for s in over if not source.masked(s)
+                and s.cloud_cover < cfg.source.max_scene_cloud]
+    if unmasked:
+        return (f"{NO_MASK}: {len(unmasked)} scenes without a cloud mask layer ({unmasked[0]}"
+                f"{', ...' if len(unmasked) > 1 else ''}); add SCL, QA60 or MSK_CLASSI_B00, or "
+                "set source.options.mask: none")
+    if obs:
+        return f"{NO_COVERAGE}: the {len(obs)} scenes over the point have no data on the patch"
+    cloud = min(s.cloud_cover for s in over)
+    return (f"{ALL_CLOUDY}: the {len(over)} scenes over the point are {cloud:g} % cloudy or "
+            f"more (max_scene_cloud {cfg.source.max_scene_cloud:g})")
+
+
+def _finish(target: Target, obs: list, source: Source, cfg: BuildConfig) -> TaskResult | None:
+    """The target's composite written as its sample file; None if it has no clear pixel."""
     tid = task_id(target.sample)
     ids = [o[0] for o in obs]
     if not obs:
-        return TaskResult(tid, "empty", reason="no scene under the cloud threshold")
+        return None
     refl = np.stack([o[1] for o in obs])
     clear = np.stack([o[2] for o in obs])
     cloud = np.stack([o[3] for o in obs])
     median, valid = median_composite(refl, clear)
     if not valid.any():
-        return TaskResult(tid, "empty", reason="no clear pixel", scenes=",".join(ids))
+        return None
     observed = np.isfinite(refl).all(axis=1)
     composite = Composite(
         sample=target.sample, grid=target.grid, reflectance=median, valid=valid, scenes=ids,

@@ -2,7 +2,10 @@
 
 Only the process driving the build writes to it (workers return results), so it stays
 consistent with any number of workers. A task is ``pending``, ``done`` (its file exists
-under its final name), ``empty`` (no clear scene that month) or ``failed`` (with a reason).
+under its final name), ``empty`` (no clear pixel that month; the reason starts with
+``no coverage``, ``all cloudy`` or ``no mask``) or ``failed`` (with a reason). Each task keeps
+the fingerprint of the source it ended with (``source_state``): an ``empty`` task is run
+again when the source's contents changed.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     reason     TEXT,
     scenes     TEXT,
     attempts   INTEGER NOT NULL DEFAULT 0,
-    updated_at REAL
+    updated_at REAL,
+    source_state TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status);
 """
@@ -62,6 +66,9 @@ class Manifest:
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(SCHEMA)
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(tasks)")}
+            if "source_state" not in columns:  # a manifest of an earlier version
+                self._db.execute("ALTER TABLE tasks ADD COLUMN source_state TEXT")
         except sqlite3.DatabaseError as e:
             self._db.close()
             raise DatasetError(
@@ -87,22 +94,26 @@ class Manifest:
                 "VALUES (?, ?, ?, ?, ?)", rows,
             )
 
-    def todo(self, retry_failed: bool = False) -> set[str]:
-        """Ids of tasks still to run (``failed`` ones only with ``retry_failed``)."""
+    def todo(self, retry_failed: bool = False, source_state: str | None = None) -> set[str]:
+        """Ids of tasks still to run: ``pending`` ones, ``failed`` ones with ``retry_failed``,
+        and ``empty`` ones that ended with another ``source_state`` (when it is given)."""
         states = ("pending", "failed") if retry_failed else ("pending",)
         marks = ",".join("?" * len(states))
         return {r[0] for r in self._db.execute(
-            f"SELECT task_id FROM tasks WHERE status IN ({marks})", states)}
+            f"SELECT task_id FROM tasks WHERE status IN ({marks}) OR (status = 'empty' AND ? "
+            "IS NOT NULL AND source_state IS NOT ?)", (*states, source_state, source_state))}
 
-    def record(self, results: Iterable[TaskResult]) -> None:
-        """Store results of finished tasks in one transaction."""
+    def record(self, results: Iterable[TaskResult], source_state: str | None = None) -> None:
+        """Store results of finished tasks in one transaction, with the source's state."""
         now = time.time()
-        rows = [(r.status, r.path, r.reason, r.scenes, now, r.task_id) for r in results]
+        rows = [(r.status, r.path, r.reason, r.scenes, now, source_state, r.task_id)
+                for r in results]
         with self._db:
             self._db.execute("BEGIN")
             self._db.executemany(
                 "UPDATE tasks SET status = ?, path = ?, reason = ?, scenes = ?, "
-                "attempts = attempts + 1, updated_at = ? WHERE task_id = ?", rows,
+                "attempts = attempts + 1, updated_at = ?, source_state = ? WHERE task_id = ?",
+                rows,
             )
 
     def reset_missing(self, root: Path) -> int:
@@ -118,6 +129,12 @@ class Manifest:
     def counts(self) -> dict[str, int]:
         """Number of tasks per status."""
         return dict(self._db.execute("SELECT status, COUNT(*) FROM tasks GROUP BY status"))
+
+    def empty_reasons(self) -> dict[str, int]:
+        """Number of ``empty`` tasks per kind of reason (no coverage, all cloudy, no mask)."""
+        return dict(self._db.execute(
+            "SELECT CASE WHEN instr(reason, ':') THEN substr(reason, 1, instr(reason, ':') - 1) "
+            "ELSE reason END AS kind, COUNT(*) FROM tasks WHERE status = 'empty' GROUP BY kind"))
 
     def failures(self) -> list[tuple[str, str]]:
         """(task_id, reason) of failed tasks."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -37,6 +37,7 @@ class BuildSummary:
 
     counts: dict[str, int]
     failures: list[tuple[str, str]]
+    empty_reasons: dict[str, int] = field(default_factory=dict)  # no coverage, all cloudy, no mask
 
     @property
     def complete(self) -> bool:
@@ -118,15 +119,18 @@ def extract(
     retry_failed: bool = False,
     progress: bool = True,
 ) -> BuildSummary:
-    """Extract every pending sample of ``cfg`` (resuming an interrupted build)."""
+    """Extract every pending sample of ``cfg`` (resuming an interrupted build), and the
+    ``empty`` ones again when the source's contents changed since they ended."""
     out = Path(cfg.output)
+    source = make_source(cfg)
+    state = source.fingerprint()  # a bad source fails here, before any job
     points = prepare(cfg)
     targets = samples_of(points, cfg)
     with Manifest(out / MANIFEST_FILE) as manifest:
         manifest.add(t.sample for t in targets)
         if n := manifest.reset_missing(out):
             log.warning("%d finished samples lost their file; redoing them", n)
-        todo = manifest.todo(retry_failed)
+        todo = manifest.todo(retry_failed, state)
         written = _already_written(targets, todo, out)
         manifest.record(written)  # files that an interrupted run wrote but did not record
         todo -= {r.task_id for r in written}
@@ -136,10 +140,10 @@ def extract(
                  "" if retry_failed else " or failed: rerun with --retry-failed")
         with _progress(progress) as bar:
             task = bar.add_task("extracting", total=len(todo))
-            for results in _execute(jobs, cfg, executor, workers):
-                manifest.record(results)
+            for results in _execute(jobs, cfg, source, executor, workers):
+                manifest.record(results, state)
                 bar.advance(task, len(results))
-        return BuildSummary(manifest.counts(), manifest.failures())
+        return BuildSummary(manifest.counts(), manifest.failures(), manifest.empty_reasons())
 
 
 def _already_written(targets: list[Target], todo: set[str], out: Path) -> list[TaskResult]:
@@ -152,9 +156,9 @@ def _already_written(targets: list[Target], todo: set[str], out: Path) -> list[T
     return results
 
 
-def _execute(jobs: list[Job], cfg: BuildConfig, executor: Executor | None, workers: int):
+def _execute(jobs: list[Job], cfg: BuildConfig, source: Source, executor: Executor | None,
+             workers: int):
     if executor is None and workers <= 1:
-        source = make_source(cfg)
         for job in jobs:
             yield _guarded(source, job, cfg)
         return

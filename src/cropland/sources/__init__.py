@@ -33,7 +33,8 @@ def make_source(cfg) -> Source:
         options = cls.Options.model_validate({**defaults, **cfg.source.options})
     except ValidationError as e:
         details = "; ".join(
-            f"source.options.{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()
+            f"source.options.{'.'.join(map(str, err['loc']))}: "
+            f"{err['msg'].removeprefix('Value error, ')}" for err in e.errors()
         )
         raise ConfigError(f"invalid options for source {cfg.source.kind!r}: {details}") from None
     return cls(level=cfg.source.level, options=options, resampling=cfg.resampling)

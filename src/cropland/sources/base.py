@@ -27,6 +27,8 @@ from pydantic import BaseModel, ConfigDict
 from cropland.core.grid import PatchGrid
 
 Level = Literal["L1C", "L2A"]
+#: A cloud threshold no scene reaches (cloud cover is at most 100 %).
+CENSUS_CLOUD = 101.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,22 @@ class Source(ABC):
     @abstractmethod
     def read(self, scene: Scene, grids: Sequence[PatchGrid]) -> ScenePatches:
         """Read ``scene`` resampled onto each grid (see :class:`ScenePatches`)."""
+
+    def census(
+        self, bbox: tuple[float, float, float, float], start: datetime, end: datetime
+    ) -> list[Scene]:
+        """Every scene over ``bbox`` in ``[start, end)``, whatever its cloud cover or mask
+        (to say why a sample got none)."""
+        return self.search(bbox, start, end, max_cloud=CENSUS_CLOUD)
+
+    def masked(self, scene: Scene) -> bool:
+        """Whether ``scene`` has the cloud mask it needs (a scene without is never read)."""
+        return True
+
+    def fingerprint(self) -> str | None:
+        """A digest of what the source holds, where it can tell (local files): a rerun looks
+        again at samples that ended empty when it changed. None: never looked at again."""
+        return None
 
     def describe(self) -> dict[str, Any]:
         """Provenance written into every output: kind, level, options."""

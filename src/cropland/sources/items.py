@@ -16,15 +16,19 @@ band keys, masks and baseline offset rule.
 The offset rides on :attr:`Scene.offset` and is applied once, in
 :func:`~cropland.sources.masks.to_reflectance`.
 
-**Masks**: Level-2A uses the SCL asset; Level-1C the QA60 asset or, with
-``mask: cloud-probability``, a cloud-probability asset (clear below the threshold).
-``mask: none`` keeps every pixel with data (for catalogues without a mask layer).
+**Masks**: Level-2A uses the SCL asset; Level-1C the QA60 asset, else the MSK_CLASSI_B00
+asset of baseline 04.00+ products (its bands 1, opaque clouds, and 2, cirrus, are QA60's
+bits 10 and 11), or, with ``mask: cloud-probability``, a cloud-probability asset (clear
+below the threshold). ``mask: none`` keeps every pixel with data (for catalogues without a
+mask layer). A scene without its mask layer is never read: its samples end ``empty`` with
+the reason "no mask" (see :meth:`ItemReader.census`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from abc import abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -38,9 +42,9 @@ from rasterio.errors import RasterioError
 from cropland.core.bands import BAND_NAMES
 from cropland.core.grid import PatchGrid
 from cropland.errors import SourceError
-from cropland.sources.base import Level, Scene, ScenePatches, Source, SourceOptions
+from cropland.sources.base import CENSUS_CLOUD, Level, Scene, ScenePatches, Source, SourceOptions
 from cropland.sources.http import COG_GDAL_ENV, host_slot, retry_call
-from cropland.sources.masks import qa60_masks, scl_masks, to_reflectance
+from cropland.sources.masks import classi_to_qa60, qa60_masks, scl_masks, to_reflectance
 from cropland.sources.resample import Pixels, read_under_grids, resample_groups
 from cropland.sources.timings import TIMINGS
 
@@ -50,6 +54,11 @@ BASELINE_OFFSET = -1000.0
 #: Options that change how pixels travel, not which pixels: left out of the provenance.
 TRANSPORT_OPTIONS = frozenset({"max_connections_per_host", "read_threads", "retries", "timeout",
                                "page_size", "sas_url"})
+#: The layers that can serve each mask kind, the first an item has is used.
+MASK_LAYERS: dict[str, tuple[str, ...]] = {
+    "scl": ("SCL",), "qa60": ("QA60", "MSK_CLASSI"), "cloud-probability": ("CLOUD_PROB",),
+    "none": (),
+}
 
 
 class ItemOptions(SourceOptions):
@@ -57,7 +66,8 @@ class ItemOptions(SourceOptions):
 
     bands: dict[str, str] = Field(
         default_factory=dict,
-        description="Asset key of each band (B1..B12, SCL, QA60, CLOUD_PROB); merged over the preset.")
+        description="Asset key of each band (B1..B12, SCL, QA60, MSK_CLASSI, CLOUD_PROB); "
+        "merged over the preset.")
     mask: Literal["auto", "scl", "qa60", "cloud-probability", "none"] = Field(
         "auto", description="Cloud mask layer; auto: SCL for L2A, QA60 for L1C.")
     cloud_probability_threshold: float = Field(
@@ -111,27 +121,42 @@ class ItemReader(Source):
             mask = "scl" if self.level == "L2A" else "qa60"
         return mask
 
-    @property
-    def _mask_layer(self) -> str | None:
-        return {"scl": "SCL", "qa60": "QA60", "cloud-probability": "CLOUD_PROB"}.get(self.mask)
+    def _mask_layer(self, assets: dict) -> str | None:
+        """The layer of an item's assets that holds its cloud mask (None: it has none)."""
+        return next((m for m in MASK_LAYERS[self.mask] if self.bands.get(m, m) in assets), None)
 
     # -- items -> scenes -----------------------------------------------------------------
+    @abstractmethod
+    def scenes_over(self, bbox, start: datetime, end: datetime, max_cloud: float) -> list[Scene]:
+        """The scenes of the items found over ``bbox`` from ``start`` to ``end`` (a catalogue
+        may leave out those at or above ``max_cloud`` already); filtered by :meth:`search`."""
+
+    def search(self, bbox, start, end, max_cloud):
+        kept = [s for s in self.scenes_over(bbox, start, end, max_cloud)
+                if self.keep(s, start, end, max_cloud) and self.masked(s)]
+        return sorted(kept, key=lambda s: (s.datetime, s.id))
+
+    def census(self, bbox, start, end):
+        return [s for s in self.scenes_over(bbox, start, end, CENSUS_CLOUD)
+                if self.keep(s, start, end, CENSUS_CLOUD)]
+
     def scene_of(self, item: dict) -> Scene | None:
-        """The scene of a STAC item, or None when it lacks a band or its mask."""
+        """The scene of a STAC item, or None when it lacks a band (see :meth:`masked`)."""
         assets = item.get("assets", {})
-        wanted = list(BAND_NAMES) + ([self._mask_layer] if self._mask_layer else [])
-        missing = [b for b in wanted if self.bands.get(b, b) not in assets]
+        missing = [b for b in BAND_NAMES if self.bands.get(b, b) not in assets]
         if missing:
             log.warning("item %s lacks %s (asset keys %s); skipped", item["id"],
                         missing, [self.bands.get(b, b) for b in missing])
             return None
+        mask = self._mask_layer(assets)
         props = item["properties"]
-        hrefs = {b: assets[self.bands.get(b, b)]["href"] for b in wanted}
+        hrefs = {b: assets[self.bands.get(b, b)]["href"]
+                 for b in [*BAND_NAMES, *([mask] if mask else [])]}
         return Scene(
             id=item["id"], datetime=parse_time(props["datetime"]).replace(tzinfo=None),
             cloud_cover=float(props.get(self.options.cloud_property, 0.0)), level=self.level,
             bbox=tuple(item["bbox"]), offset=dn_offset(item, self.bands["B4"]),
-            properties={"assets": hrefs, "collection": item.get("collection"),
+            properties={"assets": hrefs, "mask": mask, "collection": item.get("collection"),
                         "processing_baseline": props.get("s2:processing_baseline")},
         )
 
@@ -139,14 +164,24 @@ class ItemReader(Source):
         """The scene filter: acquired in [start, end) with cloud cover below ``max_cloud``."""
         return start <= scene.datetime < end and scene.cloud_cover < max_cloud
 
+    def masked(self, scene: Scene) -> bool:
+        """Whether the scene has the mask layer it needs (any scene, with ``mask: none``)."""
+        if self.mask == "none" or scene.properties.get("mask"):
+            return True
+        log.debug("scene %s has no %s layer: not read", scene.id,
+                  " or ".join(MASK_LAYERS[self.mask]))
+        return False
+
     # -- pixels --------------------------------------------------------------------------
     def read(self, scene: Scene, grids: Sequence[PatchGrid]) -> ScenePatches:
         hrefs: dict[str, str] = scene.properties["assets"]
-        names = list(BAND_NAMES) + ([self._mask_layer] if self._mask_layer else [])
+        layer = scene.properties.get("mask")
+        names = list(BAND_NAMES) + ([layer] if layer else [])
         started = time.perf_counter()
         with ThreadPoolExecutor(min(self.options.read_threads, len(names))) as pool:  # I/O bound
             windows = dict(zip(names, pool.map(
-                lambda name: self._read_windows(scene, hrefs[name], grids), names), strict=True))
+                lambda name: self._read_windows(scene, hrefs[name], grids, name), names),
+                strict=True))
         n, size = len(grids), grids[0].size if grids else 0
         dn = np.full((n, 12, size, size), np.nan, np.float32)
         mask = np.zeros((n, size, size), np.float32)
@@ -156,13 +191,12 @@ class ItemReader(Source):
             bands = {b: windows[b][k] for b in BAND_NAMES}
             for idx, out in resample_groups(bands, grid, self.resampling):
                 dn[k, idx] = out
-            if self._mask_layer:  # no group where the grid is beyond the file: mask stays 0
-                for _, layer in resample_groups({"m": windows[self._mask_layer][k]}, grid,
-                                                 "nearest"):
-                    mask[k] = np.nan_to_num(layer[0], nan=0.0)
+            if layer:  # no group where the grid is beyond the file: mask stays 0
+                for _, resampled in resample_groups({"m": windows[layer][k]}, grid, "nearest"):
+                    mask[k] = np.nan_to_num(resampled[0], nan=0.0)
         TIMINGS.add("reproject", time.perf_counter() - started)
         refl = to_reflectance(dn, scene.offset, nodata=None)
-        clear, cloud = self._masks(mask if self._mask_layer else None, refl.shape)
+        clear, cloud = self._masks(mask if layer else None, refl.shape)
         return ScenePatches(scene, refl, clear & np.isfinite(refl).all(axis=1), cloud)
 
     def _masks(self, layer: np.ndarray | None, shape: tuple) -> tuple[np.ndarray, np.ndarray]:
@@ -175,15 +209,17 @@ class ItemReader(Source):
         cloud = layer >= self.options.cloud_probability_threshold
         return ~cloud, cloud
 
-    def _read_windows(self, scene: Scene, href: str, grids: Sequence[PatchGrid]) -> list[Pixels | None]:
+    def _read_windows(self, scene: Scene, href: str, grids: Sequence[PatchGrid],
+                      layer: str) -> list[Pixels | None]:
         """One asset's native pixels under each grid; the file is opened once for all."""
+        merge = classi_to_qa60 if layer == "MSK_CLASSI" else None
         def attempt() -> list[Pixels | None]:
             path = self.gdal_path(href, scene)
             started = time.perf_counter()
             with host_slot(href, self.options.max_connections_per_host), \
                     rasterio.Env(**COG_GDAL_ENV, GDAL_HTTP_TIMEOUT=int(self.options.timeout)), \
                     rasterio.open(path) as src:
-                out = read_under_grids(src, grids)
+                out = read_under_grids(src, grids, merge)
             TIMINGS.add("read", time.perf_counter() - started)
             return out
 

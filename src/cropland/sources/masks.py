@@ -25,6 +25,13 @@ def qa60_masks(qa60: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ~flag, flag
 
 
+def classi_to_qa60(classi: np.ndarray) -> np.ndarray:
+    """QA60 bits from MSK_CLASSI_B00 ``(bands, H, W)``, the cloud mask of products of baseline
+    04.00 on: band 1 (opaque clouds) sets bit 10, band 2 (cirrus) bit 11; band 3 (snow) is
+    left out, as QA60 has no snow bit."""
+    return (classi[0] != 0) * (1 << 10) + (classi[1] != 0) * (1 << 11)
+
+
 def to_reflectance(dn: np.ndarray, offset: float = 0.0, nodata: float | None = 0) -> np.ndarray:
     """Reflectance ``(DN + offset) / 10000`` as float32, NaN where DN equals ``nodata``.
 

@@ -7,7 +7,7 @@ pixel-centre positions (:func:`resample_groups`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -32,12 +32,15 @@ class Pixels:
     crs: str
 
 
-def read_under_grids(src, grids: Sequence[PatchGrid]) -> list[Pixels | None]:
+def read_under_grids(src, grids: Sequence[PatchGrid],
+                     merge: Callable[[np.ndarray], np.ndarray] | None = None
+                     ) -> list[Pixels | None]:
     """The native pixels of ``src`` under each grid (None where disjoint).
 
     Windows close to each other are read together (one read of their union, when it is
     not much larger than they are), so patches sharing tiles cost one decode and a few
-    range requests; far-apart windows are read on their own.
+    range requests; far-apart windows are read on their own. Band 1 is read, or with
+    ``merge`` every band, merged into one layer (``(bands, h, w)`` to ``(h, w)``).
     """
     if src.crs is None:  # a header cut short by the network parses as a bare TIFF
         raise TransientError(f"{src.name}: no CRS in the file header (incomplete read?)")
@@ -47,7 +50,8 @@ def read_under_grids(src, grids: Sequence[PatchGrid]) -> list[Pixels | None]:
     nodata = src.nodata or 0
     for members in _clusters(windows):
         union = _union([windows[k] for k in members])
-        data = src.read(1, window=union).astype(np.float32)
+        data = (src.read(1, window=union) if merge is None
+                else merge(src.read(window=union))).astype(np.float32)
         data[data == nodata] = np.nan  # no data must not blend into neighbours
         for k in members:
             w = windows[k]

@@ -112,12 +112,10 @@ class StacSource(ItemReader):
                                       f"open {self.url}", attempts=self.options.retries)
         return self._client
 
-    def search(self, bbox, start, end, max_cloud):
+    def scenes_over(self, bbox, start, end, max_cloud):
         items = retry_call(lambda: self._search_items(bbox, start, end, max_cloud),
                            f"search {self.url}", attempts=self.options.retries)
-        scenes = [s for item in items if (s := self.scene_of(item)) is not None]
-        kept = [s for s in scenes if self.keep(s, start, end, max_cloud)]
-        return sorted(kept, key=lambda s: (s.datetime, s.id))
+        return [s for item in items if (s := self.scene_of(item)) is not None]
 
     def _search_items(self, bbox, start, end, max_cloud) -> list[dict]:
         from pystac_client import ConformanceClasses
