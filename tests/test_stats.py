@@ -32,8 +32,15 @@ SPLITS = {1: "training", 2: "training", 3: "validation", 4: "test"}
 ACI = {"BARLEY": 133, "CANOLA": 153, "OAT": 136, "CORN": 147}
 
 
+#: Sample index -> (values below 0, values above 1) planted in its reflectance.
+ODD_VALUES = {1: (40, 0), 4: (8, 3), 6: (0, 12)}
+
+
 def _composite(point, year, month, province, label, synthetic, k) -> Composite:
     reflectance = np.full((12, 64, 64), 0.05 + 0.01 * k, np.float32)
+    negative, above = ODD_VALUES.get(k, (0, 0))
+    reflectance[2, 0, :negative] = -0.02
+    reflectance[7, 1, :above] = 1.1
     return Composite(
         sample=SampleName(point, year, month, province, label),
         grid=PatchGrid.around(-100.0 + point, 50.0),
@@ -113,6 +120,26 @@ def test_report_tables_and_charts(dataset: Path, samples: pd.DataFrame) -> None:
             assert colours is None or len(colours) > 10  # drawn, not blank
     csv = pd.read_csv(dataset / "stats" / "month.csv")
     assert csv["images"].sum() == len(SAMPLES)
+
+
+def test_report_shows_reflectance_sanity_per_year(dataset: Path, samples: pd.DataFrame) -> None:
+    values = 12 * 64 * 64
+    expected = {}
+    for year in (2019, 2020):
+        ks = [k for k, s in enumerate(SAMPLES) if s[1] == year]
+        neg = [ODD_VALUES.get(k, (0, 0))[0] / values for k in ks]
+        above = [ODD_VALUES.get(k, (0, 0))[1] / values for k in ks]
+        expected[year] = (len(ks), sum(n > 0 for n in neg), np.mean(neg),
+                          sum(a > 0 for a in above), np.mean(above))
+    text = write_report(dataset, samples).read_text()
+    assert "## Reflectance sanity (per year)" in text
+    table = pd.read_csv(dataset / "stats" / "reflectance_sanity.csv").set_index("year")
+    for year, (n, with_neg, neg, with_above, above) in expected.items():
+        row = table.loc[year]
+        assert (row["images"], row["with_negative"], row["with_above_one"]) == (n, with_neg, with_above)
+        assert row["negative_share"] == pytest.approx(neg, abs=1e-6)
+        assert row["above_one_share"] == pytest.approx(above, abs=1e-6)
+    assert expected[2019][1] == 2 and expected[2020][3] == 1  # the test plants something
 
 
 def test_card_composition_provenance_licence(dataset: Path, samples: pd.DataFrame) -> None:

@@ -139,6 +139,10 @@ class CurateConfig(_Model):
     saturation_reject: float = Field(
         0.05, ge=0, le=1, description="Reject when the saturated-pixel fraction exceeds this."
     )
+    negative_review: float = Field(
+        0.01, ge=0, le=1, description="Review when more than this share of the reflectance values "
+        "is negative (a baseline offset applied to DN that did not carry it, or dark water)."
+    )
     stripe_window: int = Field(
         5, ge=3, description="Rows/columns of the running median that row/column means are compared to."
     )

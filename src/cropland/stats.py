@@ -27,6 +27,7 @@ SAMPLE_COLUMNS = ["name", "point_id", "year", "month", "province", "label", "spl
 TAG_COLUMNS = {
     "ACI_CODE": "aci_code", "N_SCENES": "n_scenes", "SCENES": "scenes",
     "CLOUD_FRACTION": "cloud_fraction", "NODATA_FRACTION": "nodata_fraction",
+    "NEGATIVE_FRACTION": "negative_fraction", "ABOVE_ONE_FRACTION": "above_one_fraction",
     "SYNTHETIC": "synthetic", "SOURCE": "source", "INDEX_VARIANT": "index_variant",
     "NDWI": "ndwi", "CROPLAND_VERSION": "cropland_version",
 }
@@ -70,7 +71,8 @@ def scan_dataset(out_dir: str | Path, with_tags: bool = True) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=columns)
     if with_tags and len(df):
         df = df.astype({"n_scenes": "int64", "cloud_fraction": "float64",
-                        "nodata_fraction": "float64"})
+                        "nodata_fraction": "float64", "negative_fraction": "float64",
+                        "above_one_fraction": "float64"})
     return df
 
 
@@ -103,6 +105,20 @@ def count_tables(samples: pd.DataFrame) -> dict[str, pd.DataFrame]:
         }),
         "class_by_split": by_split,
     }
+
+
+def sanity_table(samples: pd.DataFrame) -> pd.DataFrame:
+    """Reflectance sanity per year: images with negative values or values above 1, and the
+    mean share of such values (samples written before the tags existed count as unknown)."""
+    grouped = samples.groupby("year")
+    table = pd.DataFrame({
+        "images": grouped.size(),
+        "with_negative": grouped["negative_fraction"].agg(lambda v: int((v > 0).sum())),
+        "negative_share": grouped["negative_fraction"].mean().round(6),
+        "with_above_one": grouped["above_one_fraction"].agg(lambda v: int((v > 0).sum())),
+        "above_one_share": grouped["above_one_fraction"].mean().round(6),
+    })
+    return table.rename_axis("year").reset_index()
 
 
 def _bar_chart(table: pd.DataFrame, x: str, title: str, horizontal: bool = False) -> Figure:
@@ -210,6 +226,13 @@ def render_report(name: str, samples: pd.DataFrame, tables: dict[str, pd.DataFra
     for key, title in SECTIONS.items():
         parts += [f"## {title}", "", markdown_table(tables[key]), "",
                   f"![{title}]({STATS_DIR}/{key}.png)", ""]
+    if "reflectance_sanity" in tables:
+        parts += ["## Reflectance sanity (per year)", "",
+                  "Images with reflectance below 0 or above 1, and the mean share of such values "
+                  "among their values (tags `NEGATIVE_FRACTION`, `ABOVE_ONE_FRACTION`). Negative "
+                  "values in many images of some years only point to a baseline offset applied "
+                  "to DN that did not carry it; values above 1 are bright clouds or snow.", "",
+                  markdown_table(tables["reflectance_sanity"]), ""]
     parts.append(f"Tables as CSV: `{STATS_DIR}/*.csv`. Dataset card: `dataset_card.md`.")
     return "\n".join(parts) + "\n"
 
@@ -226,6 +249,8 @@ def write_report(out_dir: str | Path, samples: pd.DataFrame | None = None) -> Pa
     if samples.empty:
         raise DatasetError(f"{root / 'tif'} holds no sample GeoTIFF; build the dataset first")
     tables = count_tables(samples)
+    if "negative_fraction" in samples:
+        tables["reflectance_sanity"] = sanity_table(samples)
     stats_dir = root / STATS_DIR
     for key, table in tables.items():
         write_table(table, stats_dir / f"{key}.csv")

@@ -63,6 +63,8 @@ def paint(defect: str | None, reflectance: np.ndarray, valid: np.ndarray) -> Non
         reflectance[:, :, STRIPE_COLUMN] += 0.12
     elif defect == "saturated":
         reflectance[(slice(1, 4), *SATURATED_BLOCK)] = 1.2
+    elif defect == "negative":
+        reflectance[3, :8] = -0.03  # B4 of the first 8 rows: 256 of 12 x 1024 values
     elif defect == "flat":
         reflectance[:] = VEGETATION[:, None, None]
     elif defect not in (None, "duplicate"):

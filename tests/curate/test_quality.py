@@ -79,6 +79,20 @@ def test_saturation(scores):
     assert any(r.startswith("saturation") for r in q.reasons)
 
 
+def test_shares_of_values_above_one_and_below_zero(scores, tmp_path):
+    saturated = scores["POINT_3_201907_SK_OAT"].metrics
+    assert saturated["above_one"] == pytest.approx(3 * block_fraction(SATURATED_BLOCK) / 12)
+    assert saturated["negative"] == 0
+    assert all(q.metrics["negative"] == 0 for q in scores.values())
+    root = make_dataset(tmp_path, [Spec(SampleName(9, 2019, 7, "AB", "BARLEY"), "negative")])
+    [q] = score_samples(DatasetFolder(root).samples(), CurateConfig(), progress=False)
+    assert q.metrics["negative"] == pytest.approx(256 / (12 * N))
+    assert (q.status, q.reasons) == ("review", ["negative reflectance 0.0208 > 0.01"])
+    [q] = score_samples(DatasetFolder(root).samples(), CurateConfig(negative_review=0.05),
+                        progress=False)
+    assert q.status == "accepted"
+
+
 def test_stripes_flagged_and_fields_not(scores):
     assert 15 < scores["POINT_2_201908_MB_CORN"].metrics["stripe"] < 60  # review, not reject
     clean = [q for q in scores.values() if q.status == "accepted"]

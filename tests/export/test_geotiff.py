@@ -95,6 +95,21 @@ def test_tags_carry_provenance(sample_tif: Path, composite) -> None:
     assert tags["CROPLAND_VERSION"]
 
 
+def test_tags_carry_reflectance_sanity_figures(tmp_path: Path) -> None:
+    """Shares of negative and of above-1 values among the 12 bands' values with data."""
+    composite = make_composite()
+    composite.reflectance[3, :2, :] = -0.05  # 128 values of B4 below 0 (an offset too many)
+    composite.reflectance[0, 40, :4] = 1.2  # 4 values of B1 above 1 (a bright cloud)
+    composite.reflectance[1, 40, 4] = 1.0  # exactly 1: not above
+    with_data = 12 * (64 * 64 - 6)
+    _, tags = read_sample(write_sample(composite, tmp_path / "s.tif", IndicesConfig(), SOURCE))
+    assert float(tags["NEGATIVE_FRACTION"]) == pytest.approx(128 / with_data)
+    assert float(tags["ABOVE_ONE_FRACTION"]) == pytest.approx(4 / with_data)
+    _, clean = read_sample(write_sample(make_composite(), tmp_path / "c.tif", IndicesConfig(),
+                                        SOURCE))
+    assert float(clean["NEGATIVE_FRACTION"]) == float(clean["ABOVE_ONE_FRACTION"]) == 0
+
+
 def test_no_temporary_file_left(sample_tif: Path) -> None:
     assert [p.name for p in sample_tif.parent.iterdir()] == [sample_tif.name]
 

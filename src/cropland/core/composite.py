@@ -30,3 +30,18 @@ class Composite:
     def nodata_fraction(self) -> float:
         """Share of pixels without any clear observation."""
         return float((self.valid == 0).mean())
+
+    @property
+    def negative_fraction(self) -> float:
+        """Share of the reflectance values (all bands, pixels with data) below 0."""
+        return _share(self.reflectance, lambda v: v < 0)
+
+    @property
+    def above_one_fraction(self) -> float:
+        """Share of the reflectance values (all bands, pixels with data) above 1."""
+        return _share(self.reflectance, lambda v: v > 1)
+
+
+def _share(values: np.ndarray, test) -> float:
+    finite = values[np.isfinite(values)]
+    return float(test(finite).mean()) if finite.size else 0.0

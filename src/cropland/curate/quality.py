@@ -8,6 +8,9 @@ Scores per sample (fractions are shares of the patch's pixels):
 - ``nodata``: pixels with ``VALID == 0`` or a NaN band;
 - ``valid_mean`` / ``valid_min``: clear observations per pixel (the VALID band);
 - ``saturation``: pixels with a band at or above ``saturation_level``;
+- ``negative`` / ``above_one``: shares of the reflectance values (12 bands, pixels with data)
+  below 0 / above 1 (a baseline offset applied to DN that did not carry it shows as negative
+  values; bright clouds and snow go above 1);
 - ``stripe``: the largest row or column mean anomaly (against a running median of its
   neighbours), in units of the anomalies' robust noise level;
 - ``contrast``: 2-98 percentile spread of RGB brightness;
@@ -103,6 +106,7 @@ def sample_metrics(data: np.ndarray, tags: dict[str, str], cfg: CurateConfig) ->
     reflectance = data[:_N_REFLECTANCE]
     with np.errstate(invalid="ignore"):
         saturated = (reflectance >= cfg.saturation_level).any(axis=0)
+    values = reflectance[np.isfinite(reflectance)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         brightness = data[_RGB].mean(axis=0)
@@ -116,6 +120,8 @@ def sample_metrics(data: np.ndarray, tags: dict[str, str], cfg: CurateConfig) ->
         "valid_mean": float(valid.mean()),
         "valid_min": float(valid.min()),
         "saturation": float(saturated.mean()),
+        "negative": float((values < 0).mean()) if values.size else 0.0,
+        "above_one": float((values > 1).mean()) if values.size else 0.0,
         "stripe": stripe_score(data, cfg),
         "contrast": contrast,
     }
@@ -142,6 +148,8 @@ def verdict(metrics: dict, cfg: CurateConfig) -> tuple[str, list[str]]:
     review = [f"{n} {v:.3g} > {lo:g}" for n, v, lo, hi in rules if lo < v <= hi]
     if metrics["valid_mean"] < cfg.min_valid_obs and metrics["nodata"] < 1:
         review.append(f"valid observations {metrics['valid_mean']:.3g} < {cfg.min_valid_obs:g}")
+    if metrics["negative"] > cfg.negative_review:
+        review.append(f"negative reflectance {metrics['negative']:.3g} > {cfg.negative_review:g}")
     if metrics["contrast"] < cfg.contrast_review:
         review.append(f"low contrast {metrics['contrast']:.3g} < {cfg.contrast_review:g}")
     duplicate = metrics.get("duplicate")

@@ -32,8 +32,8 @@ SAMPLE_BANDS: tuple[str, ...] = (*BAND_NAMES, *INDEX_NAMES, "VALID")
 #: Dataset tags every sample GeoTIFF carries.
 TAG_NAMES: tuple[str, ...] = (
     "POINT_ID", "YEAR", "MONTH", "PROVINCE", "LABEL", "ACI_CODE", "SCENES", "N_SCENES",
-    "CLOUD_FRACTION", "NODATA_FRACTION", "SYNTHETIC", "SOURCE", "INDEX_VARIANT", "NDWI",
-    "CROPLAND_VERSION",
+    "CLOUD_FRACTION", "NODATA_FRACTION", "NEGATIVE_FRACTION", "ABOVE_ONE_FRACTION", "SYNTHETIC",
+    "SOURCE", "INDEX_VARIANT", "NDWI", "CROPLAND_VERSION",
 )
 BLOCK_SIZE = 64
 
@@ -60,6 +60,8 @@ def sample_tags(composite: Composite, indices: IndicesConfig, source: dict[str, 
         "N_SCENES": str(len(composite.scenes)),
         "CLOUD_FRACTION": repr(float(composite.cloud_fraction)),
         "NODATA_FRACTION": repr(composite.nodata_fraction),
+        "NEGATIVE_FRACTION": repr(composite.negative_fraction),
+        "ABOVE_ONE_FRACTION": repr(composite.above_one_fraction),
         "SYNTHETIC": "yes" if composite.synthetic else "no",
         "SOURCE": json.dumps(source, sort_keys=True, default=str),
         "INDEX_VARIANT": indices.variant,
