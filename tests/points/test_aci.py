@@ -7,6 +7,7 @@ import re
 import sys
 import threading
 import types
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -58,10 +59,10 @@ class _RangeHandler(http.server.SimpleHTTPRequestHandler):
             self.send_error(404)
             return
         data = path.read_bytes()
-        match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
-        if match:
-            start = int(match[1])
-            end = min(int(match[2]) if match[2] else len(data) - 1, len(data) - 1)
+        match = re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("Range", ""))
+        if match:  # start-end, start- or -suffix_length
+            start = int(match[1]) if match[1] else max(len(data) - int(match[2]), 0)
+            end = min(int(match[2]) if match[1] and match[2] else len(data) - 1, len(data) - 1)
             body = data[start : end + 1]
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
@@ -113,6 +114,61 @@ def test_remote_sampling_matches_local(http_root, aci_2019):
     cfg = SampleConfig(year=2019, aci=["x"], classes=["CORN", "SOYBEAN"], min_purity=0.95)
     with open_aci(aci_2019) as local, open_aci(f"{url}/aci.tif") as remote:
         assert find_candidates(local, cfg).equals(find_candidates(remote, cfg))
+
+
+def _zip(path: Path, members: dict[str, Path], compression=zipfile.ZIP_DEFLATED) -> Path:
+    """A zip like AAFC's: the GeoTIFF in a folder, beside its metadata."""
+    with zipfile.ZipFile(path, "w", compression) as z:
+        for name, file in members.items():
+            z.write(file, name)
+        z.writestr("metadata/aci_2019_en.xml", "<metadata/>")
+    return path
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED])
+def test_zipped_geotiff_is_read_in_place(tmp_path, aci_2019, compression):
+    archive = _zip(tmp_path / "aci_2019_geotiff.zip", {"aci_2019/aci_2019.tif": aci_2019},
+                   compression)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    window = Window(-5, 40, 120, 90)  # partly outside: boundless
+    with RasterioAci(aci_2019) as plain, RasterioAci(archive, 2019) as zipped:
+        assert (zipped.width, zipped.height, zipped.crs) == (plain.width, plain.height, plain.crs)
+        np.testing.assert_array_equal(zipped.read(window), plain.read(window))
+    with RasterioAci(f"{archive}!aci_2019/aci_2019.tif") as named:
+        np.testing.assert_array_equal(named.read(window), plain_read(aci_2019, window))
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing unpacked
+
+
+def plain_read(path: Path, window: Window) -> np.ndarray:
+    import rasterio
+
+    with rasterio.open(path) as src:
+        return src.read(1, window=window, boundless=True, fill_value=0)
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED])
+def test_remote_zip_is_read_through_vsizip_vsicurl(http_root, compression):
+    root, url, handler = http_root
+    big = np.random.default_rng(0).integers(1, 255, size=(2048, 2048), dtype=np.uint8)
+    tif = write_aci(root / "aci_big.tif", big, block=256)
+    archive = _zip(root / "aci_2019_geotiff.zip", {"aci_2019/aci_big.tif": tif}, compression)
+    with RasterioAci(f"{url}/aci_2019_geotiff.zip", 2019) as reader:
+        assert (reader.width, reader.height) == (2048, 2048)
+        got = reader.read(Window(300, 1600, 64, 64))
+    np.testing.assert_array_equal(got, big[1600:1664, 300:364])
+    if compression == zipfile.ZIP_STORED:  # stored members are read with range requests
+        assert 0 < handler.sent < archive.stat().st_size / 8
+
+
+def test_zip_with_several_geotiffs_asks_for_a_name(tmp_path, aci_2019, aci_2020):
+    archive = _zip(tmp_path / "both.zip", {"a/aci_2019.tif": aci_2019, "b/aci_2020.tif": aci_2020})
+    with pytest.raises(PointsError, match=r"holds 2 GeoTIFFs .*both.zip!NAME.tif"):
+        RasterioAci(archive)
+    with RasterioAci(f"{archive}!b/aci_2020.tif") as reader:
+        np.testing.assert_array_equal(reader.read(Window(0, 0, 50, 50)),
+                                      plain_read(aci_2020, Window(0, 0, 50, 50)))
+    with pytest.raises(PointsError, match="nope.zip does not exist"):
+        RasterioAci(tmp_path / "nope.zip")
 
 
 class FakeEarthEngine:

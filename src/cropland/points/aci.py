@@ -7,6 +7,10 @@ where the pixels come from, and never hold more than one window in memory:
 - a local GeoTIFF or COG (``RasterioAci("aci_2019_sk.tif")``),
 - a remote COG by URL, read with HTTP range requests through GDAL's ``/vsicurl/``
   (``RasterioAci("https://host/aci_2019.tif")``),
+- the zipped GeoTIFF that AAFC distributes, local or remote, read in place through GDAL's
+  ``/vsizip/`` (``/vsizip//vsicurl/`` for a URL) without unpacking:
+  ``RasterioAci("aci_2019.zip")`` opens the zip's one GeoTIFF, ``aci_2019.zip!dir/x.tif``
+  names it,
 - Earth Engine's ``AAFC/ACI`` image collection (``EarthEngineAci(2019, region)``), through
   the optional ``earthengine-api`` package (``pip install 'cropland[gee]'``), whose pixels
   are fetched with ``ee.data.computePixels`` one window at a time.
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol, Self
@@ -29,7 +34,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
-from cropland.errors import PointsError, SourceError
+from cropland.errors import CroplandError, PointsError, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +48,7 @@ GDAL_CACHE_BYTES = 128 * 2**20
 #: GDAL settings for reading a remote COG with range requests only.
 REMOTE_GDAL_OPTIONS: dict[str, Any] = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.TIFF",
+    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.TIFF,.zip,.ZIP",
     "GDAL_HTTP_MAX_RETRY": 3,
     "GDAL_HTTP_RETRY_DELAY": 1,
     "VSI_CACHE": True,
@@ -108,12 +113,15 @@ class RasterioAci:
         self.band = band
         remote = REMOTE_GDAL_OPTIONS if _is_remote(self.source) else {}
         self._options = {"GDAL_CACHEMAX": GDAL_CACHE_BYTES, **remote}
+        file = self.source.partition("!")[0]
+        if not _is_remote(file) and not Path(file).exists():
+            raise PointsError(f"ACI raster {file} does not exist; check the path")
         try:
             with self._env():
-                self._ds = rasterio.open(self.source)
+                self._ds = rasterio.open(gdal_path(self.source))
+        except CroplandError:
+            raise
         except Exception as e:  # noqa: BLE001  (GDAL errors come in many classes)
-            if not _is_remote(self.source) and not Path(self.source).exists():
-                raise PointsError(f"ACI raster {self.source} does not exist; check the path") from None
             raise SourceError(f"cannot open ACI raster {self.source}: {e}") from None
         self.crs = self._ds.crs
         self.transform = self._ds.transform
@@ -150,6 +158,37 @@ class RasterioAci:
 
     def __repr__(self) -> str:
         return f"RasterioAci({self.source!r}, year={self.year})"
+
+
+def gdal_path(source: str) -> str:
+    """The path GDAL opens for an ACI source; a zip (``x.zip`` or ``x.zip!member.tif``, local
+    or a URL) is read in place through ``/vsizip/``."""
+    archive, _, member = source.partition("!")
+    if not archive.lower().endswith(".zip"):
+        return source
+    remote = _is_remote(archive)
+    if not member:
+        tifs = [n for n in _zip_members(archive, remote) if n.lower().endswith((".tif", ".tiff"))]
+        if len(tifs) != 1:
+            raise PointsError(f"{archive} holds {len(tifs)} GeoTIFFs ({', '.join(tifs[:5])}); "
+                              f"name the one to read as {archive}!NAME.tif")
+        member = tifs[0]
+    inner = f"/vsicurl/{archive}" if remote else str(Path(archive).resolve())
+    return f"/vsizip/{inner}/{member}"
+
+
+def _zip_members(archive: str, remote: bool) -> list[str]:
+    """The names in a zip, from its central directory (a few range requests when remote)."""
+    try:
+        if remote:
+            from remotezip import RemoteZip
+
+            with RemoteZip(archive) as z:
+                return z.namelist()
+        with zipfile.ZipFile(archive) as z:
+            return z.namelist()
+    except Exception as e:  # noqa: BLE001  (zip, HTTP and connection errors alike)
+        raise SourceError(f"cannot list the files in {archive}: {e}") from None
 
 
 def _is_remote(source: str) -> bool:
