@@ -193,12 +193,18 @@ def _png_name(path: Path) -> tuple[SampleName, str | None]:
         raise DatasetError(f"{path}: {e}") from None
 
 
-def read_png(path: Path, image_type: str) -> np.ndarray:
-    """One PNG as uint8 ``(C, H, W)``: 3 channels for RGB, the grey value for an index."""
+def read_png(path: Path | str, image_type: str, data: bytes | None = None) -> np.ndarray:
+    """One PNG as uint8 ``(C, H, W)``: 3 channels for RGB, the grey value for an index.
+
+    ``data``: the file's bytes when they do not come from ``path`` (a zip member, a shard);
+    ``path`` then only names them in error messages.
+    """
+    import io
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
+        with Image.open(path if data is None else io.BytesIO(data)) as img:
             img.load()
             array = np.asarray(img)
     except FileNotFoundError:
@@ -268,12 +274,23 @@ class PngTreeReader(Reader):
     def read(self, index: int, channels: Sequence[str]) -> np.ndarray:
         return self.read_stored(index, channels).astype(np.float32) / np.float32(255)
 
+    def png_bytes(self, index: int, image_type: str) -> bytes:
+        """The PNG file of one image type of a sample, as stored."""
+        path = self.path(self.records[index], image_type)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise DatasetError(f"{path} is missing; the {image_type} tree lacks this sample") from None
+
+    def read_png(self, index: int, image_type: str) -> np.ndarray:
+        """One PNG of a sample as uint8 ``(C, H, W)``."""
+        return read_png(self.path(self.records[index], image_type), image_type)
+
     def read_stored(self, index: int, channels: Sequence[str]) -> np.ndarray:
         """The raw 0-255 values."""
-        record = self.records[index]
         planes: dict[str, np.ndarray] = {}
         for image_type in dict.fromkeys(channel_image_type(c) for c in channels):
-            array = read_png(self.path(record, image_type), image_type)
+            array = self.read_png(index, image_type)
             planes.update(zip(png_channels(image_type), array, strict=True))
         return np.stack([planes[c] for c in channels])
 
