@@ -380,16 +380,27 @@ class PackedReader(Reader):
 
 
 def open_reader(root: str | Path, channels: str | Sequence[str] = "RGB", source: str = "auto") -> Reader:
-    """Open a dataset folder: packed (``manifest.json``), GeoTIFF (``tif/``) or a PNG tree.
+    """Open a dataset: packed (``manifest.json``), GeoTIFF (``tif/``), a PNG tree, a published
+    release (``croissant.json``, a folder or any fsspec URL) or the original release's zips.
 
-    ``source`` forces one kind (``packed``, ``tif``, ``png``); ``auto`` prefers packed, then
-    GeoTIFFs when the channels need spectral bands or the PNG tree is absent, then PNGs.
+    ``source`` forces one kind (``packed``, ``tif``, ``png``, ``parquet``, ``zip``); ``auto``
+    prefers packed, then GeoTIFFs when the channels need spectral bands or the PNG tree is
+    absent, then PNGs; a release gives its PNGs, or its 18-channel arrays when the channels
+    need spectral bands.
     """
+    if source == "parquet" or (source == "auto" and "://" in str(root)):
+        return _release_reader(root, channels)
     root = Path(root)
+    if source in ("auto", "zip") and (root.suffix == ".zip" or source == "zip"):
+        return _zip_reader(root, channels)
     if not root.is_dir():
         raise DatasetError(f"{root} is not a folder; pass a dataset folder (see docs/format.md)")
     if source == "auto":
         source = _guess_source(root, channels)
+    if source == "parquet":
+        return _release_reader(root, channels)
+    if source == "zip":
+        return _zip_reader(root, channels)
     if source == "packed":
         return PackedReader(root)
     if source == "tif":
@@ -402,7 +413,26 @@ def open_reader(root: str | Path, channels: str | Sequence[str] = "RGB", source:
                 "GeoTIFF data (pass --source tif or pack the GeoTIFFs)"
             )
         return PngTreeReader(root, list(dict.fromkeys(types)))
-    raise DatasetError(f"unknown source {source!r}; use auto, packed, tif or png")
+    raise DatasetError(f"unknown source {source!r}; use auto, packed, tif, png, parquet or zip")
+
+
+def _release_reader(root: str | Path, channels: str | Sequence[str]) -> Reader:
+    from cropland.data.shards import ShardReader
+
+    types = _png_types(channels)
+    if types is None or (isinstance(channels, str) and channels.strip().upper() == "ALL"):
+        return ShardReader(root, images="array")
+    return ShardReader(root, images="png", image_types=list(dict.fromkeys(types)))
+
+
+def _zip_reader(root: Path, channels: str | Sequence[str]) -> Reader:
+    from cropland.data.original import ZipTreeReader
+
+    types = _png_types(channels)
+    if types is None:
+        raise DatasetError(f"the original zips hold the image types {', '.join(IMAGE_TYPES)} only; "
+                           f"{channels!r} needs GeoTIFF data")
+    return ZipTreeReader(root, list(dict.fromkeys(types)))
 
 
 def _png_types(channels: str | Sequence[str]) -> list[str] | None:
@@ -415,6 +445,8 @@ def _png_types(channels: str | Sequence[str]) -> list[str] | None:
 def _guess_source(root: Path, channels: str | Sequence[str]) -> str:
     if (root / "manifest.json").exists():
         return "packed"
+    if (root / "croissant.json").exists():
+        return "parquet"
     selects_all = isinstance(channels, str) and channels.strip().upper() == "ALL"
     png_ok = _png_types(channels) is not None and not selects_all  # "all": GeoTIFFs have more
     has_png = any(re.fullmatch(r"\d{4}", p.name) for p in root.iterdir() if p.is_dir())
@@ -422,6 +454,8 @@ def _guess_source(root: Path, channels: str | Sequence[str]) -> str:
         return "tif"
     if has_png:
         return "png"
+    if any(root.glob("*.zip")):
+        return "zip"
     raise DatasetError(f"{root} holds no packed data, no tif/ folder and no PNG tree (see docs/format.md)")
 
 

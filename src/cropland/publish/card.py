@@ -9,7 +9,8 @@ import yaml
 from cropland.card import ARXIV
 from cropland.data.channels import TIF_CHANNELS
 from cropland.data.readers import sha256_file
-from cropland.publish.shards import ARRAY_COLUMN, Shard, image_column
+from cropland.data.shards import ARRAY_COLUMN, image_column
+from cropland.publish.shards import Shard
 from cropland.publish.source import Source
 
 CHECKSUMS = "SHA256SUMS"

@@ -17,7 +17,8 @@ from itertools import groupby
 from pathlib import Path
 
 from cropland.core.grid import PatchGrid
-from cropland.publish.shards import VIEWS, Shard, view_items
+from cropland.data.shards import VIEWS
+from cropland.publish.shards import Shard, view_items
 from cropland.publish.source import Source
 
 PARQUET = "application/vnd.apache.parquet"

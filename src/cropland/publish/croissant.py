@@ -13,7 +13,8 @@ import pyarrow as pa
 from cropland import __version__
 from cropland.card import ARXIV, CITATION
 from cropland.data.channels import TIF_CHANNELS
-from cropland.publish.shards import ARRAY_COLUMN, Shard, schema
+from cropland.data.shards import ARRAY_COLUMN
+from cropland.publish.shards import Shard, schema
 from cropland.publish.source import Source
 
 CONFORMS_TO = "http://mlcommons.org/croissant/1.1"

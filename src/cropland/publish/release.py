@@ -27,11 +27,11 @@ from cropland.io import write_text_atomic
 from cropland.publish.card import CHECKSUMS, checksums, citation, readme
 from cropland.publish.catalogue import write_catalogue
 from cropland.publish.croissant import croissant
-from cropland.publish.shards import DEFAULT_MAX_SHARD_MB, VIEWS, write_shards
+from cropland.data.shards import CROISSANT, VIEWS
+from cropland.publish.shards import DEFAULT_MAX_SHARD_MB, write_shards
 from cropland.publish.source import open_source
 
 log = logging.getLogger(__name__)
-CROISSANT = "croissant.json"
 
 
 def publish(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -32,26 +32,17 @@ from rich.progress import Progress
 
 from cropland.data.channels import TIF_CHANNELS
 from cropland.data.readers import SPLITS
+from cropland.data.shards import ARRAY_COLUMN, HF_SPLITS, VIEWS, image_column
 from cropland.io import atomic_path
 from cropland.publish.source import Source
 
 log = logging.getLogger(__name__)
 
-VIEWS = ("static", "temporal")
-#: Split names of the release (Hugging Face's) for the dataset's split folders.
-HF_SPLITS = {"training": "train", "validation": "validation", "test": "test"}
-#: Column of the 18-channel array.
-ARRAY_COLUMN = "multispectral"
 ROW_GROUP_ROWS = {"static": 32, "temporal": 8}
 DEFAULT_MAX_SHARD_MB = 256
 _ARRAY_LEAF = f"{ARRAY_COLUMN}.list.element.list.element.list.element"
 _IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 _ARRAY = pa.list_(pa.list_(pa.list_(pa.float32())))
-
-
-def image_column(image_type: str) -> str:
-    """The column of one image type (``RGB`` -> ``rgb``)."""
-    return image_type.lower()
 
 
 @dataclass(frozen=True)
@@ -255,9 +246,3 @@ def _write_shard(source: Source, path: Path, view: str, items: list, size: int, 
             writer.write_batch(_batch(source, view, chunk, schema_))
             advance(len(chunk))
 
-
-def iter_row_groups(path, columns: Sequence[str] | None = None) -> Iterator[pa.Table]:
-    """The row groups of one shard (a path or an open file), one table at a time."""
-    parquet = pq.ParquetFile(path)
-    for g in range(parquet.num_row_groups):
-        yield parquet.read_row_group(g, columns=columns)

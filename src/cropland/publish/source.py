@@ -18,6 +18,7 @@ import pandas as pd
 from cropland.data.channels import TIF_CHANNELS
 from cropland.data.original import MONTREAL_DATA_LICENSE, ZipTreeReader
 from cropland.data.readers import GeoTiffReader, PngTreeReader
+from cropland.dataset import CARD_FILE, DatasetFolder
 from cropland.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -96,9 +97,11 @@ def open_source(path: str | Path, points: str | Path | None = None) -> Source:
 
 
 def _cropland(root: Path) -> Source:
-    from cropland.export.release import read_dataset_config
+    from cropland.curate.store import DEFAULT_DB
+    from cropland.points.table import read_points
     from cropland.stats import scan_dataset
 
+    folder = DatasetFolder(root)
     if not (root / "tif").is_dir():
         raise DatasetError(
             f"{root} is neither a cropland dataset (no tif/ folder) nor a folder of the original "
@@ -109,7 +112,7 @@ def _cropland(root: Path) -> Source:
     except DatasetError as e:
         raise DatasetError(f"{e}; render the PNG tree first: cropland export {root}") from None
     arrays = GeoTiffReader(root)
-    cfg = read_dataset_config(root)
+    cfg = folder.config()
     missing = {r.name for r in reader.records} - {r.name for r in arrays.records}
     if missing:
         raise DatasetError(f"{len(missing)} PNG samples of {root} have no GeoTIFF, e.g. "
@@ -121,10 +124,10 @@ def _cropland(root: Path) -> Source:
     table["synthetic"] = tags["synthetic"].reindex(names).eq("yes")
     for column in ("n_scenes", "cloud_fraction", "nodata_fraction"):
         table[column] = tags[column].reindex(names)
-    table = _with_points(table, reader, pd.read_csv(root / "points.csv"))
-    table = _with_curation(table, root / "curate.sqlite")
+    table = _with_points(table, reader, read_points(folder.points_path))
+    table = _with_curation(table, root / DEFAULT_DB)
     synthetic = bool(table["synthetic"].all())
-    card_path = root / "dataset_card.md"
+    card_path = root / CARD_FILE
     card = card_path.read_text("utf-8") if card_path.exists() else f"# {cfg.name}\n"
     return Source(
         reader, arrays, table.reset_index(drop=True), cfg.name,
@@ -171,7 +174,7 @@ def _with_curation(table: pd.DataFrame, store_path: Path | None) -> pd.DataFrame
     """``curation`` (accepted / review / rejected) and its automatic reasons, from a review store."""
     if store_path is None or not store_path.exists():
         return table
-    from cropland.curate.app import final_status
+    from cropland.curate.rules import final_status
     from cropland.curate.store import Store
 
     store = Store(store_path)
