@@ -125,6 +125,30 @@ def stats_cmd(dataset: Path = typer.Argument(..., help="A built dataset folder."
     console.print(f"card:   {write_card(dataset, samples)}")
 
 
+@app.command("publish")
+def publish_cmd(
+    dataset: Path = typer.Argument(..., help="A dataset folder, the original release's zips, or a "
+                                   "release folder to push as it is."),
+    out: Path | None = typer.Option(None, "--out", help="The release folder to write."),
+    push: str | None = typer.Option(None, "--push", help="Upload to this Hugging Face dataset "
+                                    "repository (USER/NAME); token from HF_TOKEN."),
+    private: bool = typer.Option(False, help="Create the Hub repository private."),
+    points: Path | None = typer.Option(None, help="Points table with the original release's "
+                                       "coordinates (`cropland points import`)."),
+    max_shard_mb: int = typer.Option(256, help="Largest Parquet shard, MiB."),
+):
+    """Write a release (Parquet shards, dataset card, Croissant, STAC, citation, checksums); push it."""
+    from cropland.publish import publish, push as push_release
+
+    release = dataset if out is None and (dataset / "croissant.json").exists() else out
+    if release is None:
+        raise typer.BadParameter("--out is required (or pass a release folder with --push)")
+    if release is not dataset:
+        console.print(f"release: {publish(dataset, release, points, max_shard_mb, repo=push)}")
+    if push:
+        console.print(f"pushed:  {push_release(release, push, private)}")
+
+
 from cropland.curate.cli import app as _curate_app  # noqa: E402  (imports typer only)
 from cropland.train.cli import register as _register_training  # noqa: E402
 

@@ -4,6 +4,7 @@
 it to the Hugging Face Hub (:mod:`cropland.publish.hub`).
 """
 
+from cropland.publish.hub import push
 from cropland.publish.release import publish
 
-__all__ = ["publish"]
+__all__ = ["publish", "push"]

@@ -1,8 +1,7 @@
 """A static STAC catalogue of a release: ``stac/collection.json`` and one item per point and year.
 
 Each item's geometry is the patch footprint (the ``size`` x ``size`` pixel square centred on
-the point, in the dataset's CRS, given in WGS84), with the projection extension for the
-grid and the label extension for the class; its assets link to the Parquet shards that hold
+the point, in the dataset's CRS, given in WGS84), with the label extension for the class; its assets link to the Parquet shards that hold
 its rows. Written with pystac as a self-contained catalogue (relative links only).
 """
 
@@ -12,6 +11,7 @@ import calendar
 import re
 import shutil
 import tempfile
+import warnings
 from datetime import UTC, datetime
 from itertools import groupby
 from pathlib import Path
@@ -22,10 +22,11 @@ from cropland.publish.shards import Shard, view_items
 from cropland.publish.source import Source
 
 PARQUET = "application/vnd.apache.parquet"
+LABEL_SCHEMA = "https://stac-extensions.github.io/label/v1.0.0/schema.json"
 LABEL_DESCRIPTION = "Crop class of the field at the point in that year (AAFC Annual Crop Inventory)"
 
 
-def _footprint(lon: float, lat: float, patch: tuple[int, float, str]) -> tuple[dict, list[float], PatchGrid]:
+def _footprint(lon: float, lat: float, patch: tuple[int, float, str]) -> tuple[dict, list[float]]:
     from pyproj import Transformer
 
     size, resolution, crs = patch
@@ -36,7 +37,7 @@ def _footprint(lon: float, lat: float, patch: tuple[int, float, str]) -> tuple[d
     ring = [[round(x, 7), round(y, 7)] for x, y in corners]
     ring.append(ring[0])
     xs, ys = [p[0] for p in ring], [p[1] for p in ring]
-    return {"type": "Polygon", "coordinates": [ring]}, [min(xs), min(ys), max(xs), max(ys)], grid
+    return {"type": "Polygon", "coordinates": [ring]}, [min(xs), min(ys), max(xs), max(ys)]
 
 
 def _slug(name: str) -> str:
@@ -46,10 +47,11 @@ def _slug(name: str) -> str:
 def write_catalogue(source: Source, shards: list[Shard], out: Path) -> Path:
     """Write ``out/stac`` (replacing an older one); return the collection's path."""
     import pystac
-    from pystac.extensions.label import LabelClasses, LabelExtension, LabelType
-    from pystac.extensions.projection import ProjectionExtension
 
-    size, _, crs = source.patch
+    with warnings.catch_warnings():  # pystac calls the extension "pilot"; it is the one for labels
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from pystac.extensions.label import LabelClasses, LabelExtension, LabelType
+
     shard_of = _shard_of_rows(source, shards)
     items = []
     key = lambda i: (source.records[i].name.point_id, source.records[i].name.year)  # noqa: E731
@@ -61,7 +63,7 @@ def write_catalogue(source: Source, shards: list[Shard], out: Path) -> Path:
         start = datetime(year, months[0], 1, tzinfo=UTC)
         end = datetime(year, months[-1], calendar.monthrange(year, months[-1])[1], 23, 59, 59, tzinfo=UTC)
         has_point = meta["lon"] == meta["lon"] and meta["lon"] is not None  # not NaN / None
-        geometry, bbox, grid = _footprint(meta["lon"], meta["lat"], source.patch) if has_point else (None, None, None)
+        geometry, bbox = _footprint(meta["lon"], meta["lat"], source.patch) if has_point else (None, None)
         item = pystac.Item(
             id=f"POINT_{point}_{year}", geometry=geometry, bbox=bbox, datetime=None,
             start_datetime=start, end_datetime=end,
@@ -71,17 +73,14 @@ def write_catalogue(source: Source, shards: list[Shard], out: Path) -> Path:
                 "split": first.split, "sample_ids": [r.name.stem for r in records],
             },
         )
-        labels = LabelExtension.ext(item, add_if_missing=True)
-        labels.apply(
+        LabelExtension.ext(item, add_if_missing=True).apply(
             label_description=LABEL_DESCRIPTION, label_type=LabelType.VECTOR,
             label_properties=["class_name"],
             label_classes=[LabelClasses.create(classes=list(source.classes), name="class_name")],
             label_tasks=["classification"], label_methods=["automated"],
         )
-        if grid is not None:
-            ProjectionExtension.ext(item, add_if_missing=True).apply(
-                code=crs, bbox=list(grid.bounds), shape=[size, size], transform=list(grid.transform)[:6],
-            )
+        # the published label v1.0.1 schema still requires the v1.0.0 URI: declare that one
+        item.stac_extensions = [LABEL_SCHEMA if "/label/" in u else u for u in item.stac_extensions]
         for view in VIEWS:
             rows = indices if view == "static" else indices[:1]
             held = dict.fromkeys(shard_of[(view, i)] for i in rows if (view, i) in shard_of)
