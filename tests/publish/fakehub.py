@@ -4,6 +4,7 @@ huggingface_hub (``hf_api.create_repo``, ``_commit_api._fetch_upload_modes`` / `
 ``lfs.post_lfs_batch_info`` / ``lfs_upload``, git-lfs batch API):
 
 * ``POST /api/repos/create``                                   -> ``{"url": ...}``
+* ``POST /api/validate-yaml``                                   -> the card's YAML header is valid
 * ``POST /api/datasets/{repo}/preupload/{revision}``            -> upload mode per file
 * ``POST /datasets/{repo}.git/info/lfs/objects/batch``          -> basic transfer, PUT href
 * ``PUT  /lfs/{oid}``                                           -> the LFS object's bytes
@@ -18,6 +19,8 @@ import base64
 import hashlib
 import json
 import re
+
+import yaml
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -54,6 +57,14 @@ class _HubHandler(BaseHTTPRequestHandler):
             repo = f"{doc['organization']}/{doc['name']}"
             self.server.repos[repo] = doc
             return self._json(200, {"url": f"{self.server.url}/datasets/{repo}", "name": repo})
+        if self.path == "/api/validate-yaml":  # the card's YAML header, checked before the commit
+            doc = json.loads(body)
+            header = doc["content"].split("---")[1] if doc["content"].startswith("---") else ""
+            try:
+                self.server.cards.append(yaml.safe_load(header))
+            except yaml.YAMLError as e:
+                return self._json(400, {"error": str(e)})
+            return self._json(200, {"warnings": []})
         if m := re.fullmatch(r"/api/datasets/(.+)/preupload/main", self.path):
             files = json.loads(body)["files"]
             return self._json(200, {"files": [
@@ -98,6 +109,7 @@ class FakeHub(_Server):
         self.repos: dict[str, dict] = {}
         self.lfs: dict[str, bytes] = {}
         self.committed: list[str] = []
+        self.cards: list[dict] = []
         super().__init__(0, _HubHandler)
 
     def store(self, repo: str, path: str, data: bytes) -> None:

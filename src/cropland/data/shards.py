@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from collections.abc import Sequence
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
 from cropland.core.naming import IMAGE_TYPES, SampleName
 from cropland.data.channels import TIF_CHANNELS, channel_image_type, png_channels
-from cropland.data.readers import Reader, SampleRecord, read_png
+from cropland.data.readers import Reader, SampleRecord, read_png, sha256_file
 from cropland.errors import DatasetError
 
 VIEWS = ("static", "temporal")
@@ -30,11 +30,29 @@ HF_SPLITS = {"training": "train", "validation": "validation", "test": "test"}
 #: The column of the 18-channel array (12 bands, 6 indices; float32, NaN no data).
 ARRAY_COLUMN = "multispectral"
 CROISSANT = "croissant.json"
+CHECKSUMS = "SHA256SUMS"
+#: Bytes per remote read: small, so a remote release is read by column chunk, not whole.
+BLOCK_SIZE = 256 << 10
 
 
 def image_column(image_type: str) -> str:
     """The column of one image type (``RGB`` -> ``rgb``)."""
     return image_type.lower()
+
+
+def verify_checksums(release: str | Path) -> list[str]:
+    """Check every file listed in the release's ``SHA256SUMS``; return their paths, in order."""
+    release = Path(release)
+    sums = release / CHECKSUMS
+    if not sums.exists():
+        raise DatasetError(f"{sums} is missing; is {release} a release of `cropland publish`?")
+    paths = []
+    for line in sums.read_text("utf-8").splitlines():
+        digest, path = line.split("  ", 1)
+        if not (release / path).is_file() or sha256_file(release / path) != digest:
+            raise DatasetError(f"{release / path} is missing or changed since publishing; publish or download it again")
+        paths.append(path)
+    return paths
 
 
 def is_url(root: object) -> bool:
@@ -118,7 +136,7 @@ class ShardReader(Reader):
         if is_url(path):
             import fsspec
 
-            return fsspec.open(path, "rb").open()
+            return fsspec.open(path, "rb", block_size=BLOCK_SIZE).open()
         return open(path, "rb")
 
     def _open(self, f: int):

@@ -9,11 +9,10 @@ import yaml
 from cropland.card import ARXIV
 from cropland.data.channels import TIF_CHANNELS
 from cropland.data.readers import sha256_file
-from cropland.data.shards import ARRAY_COLUMN, image_column
+from cropland.data.shards import ARRAY_COLUMN, CHECKSUMS, image_column
 from cropland.publish.shards import Shard
 from cropland.publish.source import Source
 
-CHECKSUMS = "SHA256SUMS"
 PAPER = {
     "title": "The Canadian Cropland Dataset: A New Land Cover Dataset for Multitemporal Deep "
     "Learning Classification in Agriculture",

@@ -6,25 +6,10 @@ import logging
 import os
 from pathlib import Path
 
-from cropland.data.readers import sha256_file
+from cropland.data.shards import verify_checksums
 from cropland.errors import DatasetError
-from cropland.publish.card import CHECKSUMS
 
 log = logging.getLogger(__name__)
-
-
-def verify_release(release: Path) -> list[str]:
-    """Check every file listed in ``SHA256SUMS``; return the paths, in order."""
-    sums = release / CHECKSUMS
-    if not sums.exists():
-        raise DatasetError(f"{sums} is missing; is {release} a release of `cropland publish`?")
-    paths = []
-    for line in sums.read_text("utf-8").splitlines():
-        digest, path = line.split("  ", 1)
-        if not (release / path).is_file() or sha256_file(release / path) != digest:
-            raise DatasetError(f"{release / path} is missing or changed since publishing; publish again")
-        paths.append(path)
-    return paths
 
 
 def push(release: str | Path, repo: str, private: bool = False, token: str | None = None) -> str:
@@ -36,7 +21,7 @@ def push(release: str | Path, repo: str, private: bool = False, token: str | Non
     from huggingface_hub.errors import HfHubHTTPError
 
     release = Path(release)
-    verify_release(release)
+    verify_checksums(release)
     token = token or os.environ.get("HF_TOKEN")
     if not token:
         raise DatasetError("no Hugging Face token: set HF_TOKEN (a token with write access)")
