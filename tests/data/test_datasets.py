@@ -98,3 +98,14 @@ def test_augmentation_is_a_square_symmetry_shared_by_the_months():
         assert any(torch.equal(out[b], c) for c in candidates)
     seen = {tuple(random_dihedral(x[:1, 0], torch.Generator().manual_seed(s)).flatten()[:3].tolist()) for s in range(40)}
     assert len(seen) == 8
+
+
+def test_datasets_are_exported_and_readers_need_no_torch():
+    """`from cropland.data import StaticDataset` works (README); readers import without torch."""
+    import subprocess
+    import sys
+
+    from cropland.data import StaticDataset, TemporalDataset  # noqa: F401
+
+    code = "import sys; sys.modules['torch'] = None; import cropland.data; cropland.data.open_reader"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
