@@ -5,7 +5,7 @@ Extraction makes composites and export writes them; both speak of this type.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -25,6 +25,8 @@ class Composite:
     cloud_fraction: float  # share of observed pixels flagged cloud/shadow, 0-1
     aci_code: int
     synthetic: bool = False
+    #: per scene id, its DN offset as the metadata and the pixels gave it, and the one used
+    dn_offsets: dict[str, dict] = field(default_factory=dict)
 
     @property
     def nodata_fraction(self) -> float:

@@ -33,7 +33,7 @@ SAMPLE_BANDS: tuple[str, ...] = (*BAND_NAMES, *INDEX_NAMES, "VALID")
 TAG_NAMES: tuple[str, ...] = (
     "POINT_ID", "YEAR", "MONTH", "PROVINCE", "LABEL", "ACI_CODE", "SCENES", "N_SCENES",
     "CLOUD_FRACTION", "NODATA_FRACTION", "NEGATIVE_FRACTION", "ABOVE_ONE_FRACTION", "SYNTHETIC",
-    "SOURCE", "INDEX_VARIANT", "NDWI", "CROPLAND_VERSION",
+    "SOURCE", "DN_OFFSETS", "INDEX_VARIANT", "NDWI", "CROPLAND_VERSION",
 )
 BLOCK_SIZE = 64
 
@@ -64,6 +64,7 @@ def sample_tags(composite: Composite, indices: IndicesConfig, source: dict[str, 
         "ABOVE_ONE_FRACTION": repr(composite.above_one_fraction),
         "SYNTHETIC": "yes" if composite.synthetic else "no",
         "SOURCE": json.dumps(source, sort_keys=True, default=str),
+        "DN_OFFSETS": json.dumps(composite.dn_offsets, sort_keys=True),
         "INDEX_VARIANT": indices.variant,
         "NDWI": indices.ndwi,
         "CROPLAND_VERSION": cropland.__version__,

@@ -25,6 +25,7 @@ from cropland.export.geotiff import write_sample
 from cropland.extraction.composite import median_composite
 from cropland.extraction.manifest import TaskResult, task_id
 from cropland.sources.base import Scene, Source
+from cropland.sources.offset import OffsetCheck
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +102,10 @@ def run_job(source: Source, job: Job, cfg: BuildConfig) -> list[TaskResult]:
         if not covered:
             continue
         patches = source.read(scene, [job.targets[k].grid for k in covered])
+        offset = (patches.offset or OffsetCheck(scene.offset)).as_tag()
         for n, k in enumerate(covered):
-            stacks[k].append((scene.id, patches.reflectance[n], patches.clear[n], patches.cloud[n]))
+            stacks[k].append((scene.id, patches.reflectance[n], patches.clear[n], patches.cloud[n],
+                              offset))
     results, census = [], None
     for k, target in enumerate(job.targets):
         obs = stacks.get(k, [])
@@ -157,7 +160,7 @@ def _finish(target: Target, obs: list, source: Source, cfg: BuildConfig) -> Task
     composite = Composite(
         sample=target.sample, grid=target.grid, reflectance=median, valid=valid, scenes=ids,
         cloud_fraction=float(cloud[observed].mean()) if observed.any() else 0.0,
-        aci_code=target.aci_code, synthetic=source.synthetic,
+        aci_code=target.aci_code, synthetic=source.synthetic, dn_offsets={o[0]: o[4] for o in obs},
     )
     path = tif_path(cfg.output, target.sample)
     write_sample(composite, path, cfg.indices, source.describe())

@@ -25,6 +25,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from cropland.core.grid import PatchGrid
+from cropland.sources.offset import OffsetCheck
 
 Level = Literal["L1C", "L2A"]
 #: A cloud threshold no scene reaches (cloud cover is at most 100 %).
@@ -52,12 +53,14 @@ class ScenePatches:
     where the scene has no data. ``clear`` is bool ``(n, H, W)``: True where the pixel has
     data and is neither cloud nor shadow. ``cloud`` is bool ``(n, H, W)``: True where the
     scene's mask flags cloud, cirrus or shadow (used for the cloud-fraction provenance).
+    ``offset`` is the DN offset check of the read (None: ``scene.offset`` was used as is).
     """
 
     scene: Scene
     reflectance: np.ndarray
     clear: np.ndarray
     cloud: np.ndarray
+    offset: OffsetCheck | None = None
 
 
 class SourceOptions(BaseModel):

@@ -13,7 +13,9 @@ band keys, masks and baseline offset rule.
 3. else ``-1000`` when ``s2:processing_baseline`` is ``04.00`` or later (Planetary Computer);
 4. else ``0``.
 
-The offset rides on :attr:`Scene.offset` and is applied once, in
+The offset rides on :attr:`Scene.offset`; each read checks it against the pixels
+(:mod:`cropland.sources.offset`: the pixels win where they clearly contradict the metadata,
+which is logged and recorded in :attr:`ScenePatches.offset`) and applies it once, in
 :func:`~cropland.sources.masks.to_reflectance`.
 
 **Masks**: Level-2A uses the SCL asset; Level-1C the QA60 asset, else the MSK_CLASSI_B00
@@ -45,6 +47,7 @@ from cropland.errors import SourceError
 from cropland.sources.base import CENSUS_CLOUD, Level, Scene, ScenePatches, Source, SourceOptions
 from cropland.sources.http import COG_GDAL_ENV, host_slot, retry_call
 from cropland.sources.masks import classi_to_qa60, qa60_masks, scl_masks, to_reflectance
+from cropland.sources.offset import OffsetCheck, offset_from_pixels
 from cropland.sources.resample import Pixels, read_under_grids, resample_groups
 from cropland.sources.timings import TIMINGS
 
@@ -195,9 +198,23 @@ class ItemReader(Source):
                 for _, resampled in resample_groups({"m": windows[layer][k]}, grid, "nearest"):
                     mask[k] = np.nan_to_num(resampled[0], nan=0.0)
         TIMINGS.add("reproject", time.perf_counter() - started)
-        refl = to_reflectance(dn, scene.offset, nodata=None)
-        clear, cloud = self._masks(mask if layer else None, refl.shape)
-        return ScenePatches(scene, refl, clear & np.isfinite(refl).all(axis=1), cloud)
+        clear, cloud = self._masks(mask if layer else None, dn.shape)
+        clear &= np.isfinite(dn).all(axis=1)
+        check = self.check_offset(scene, dn, clear)
+        return ScenePatches(scene, to_reflectance(dn, check.used, nodata=None), clear, cloud,
+                            check)
+
+    def check_offset(self, scene: Scene, dn: np.ndarray, clear: np.ndarray) -> OffsetCheck:
+        """The scene's offset from its metadata, checked against its pixels (the pixels win
+        where they clearly contradict it; see :mod:`cropland.sources.offset`)."""
+        baseline = scene.properties.get("processing_baseline")
+        may_carry = baseline is None or float(baseline) >= 4.0
+        check = OffsetCheck(scene.offset, offset_from_pixels(dn, clear, may_carry))
+        if check.overruled:
+            log.warning("scene %s: the metadata gives a DN offset of %g but the pixels show %g "
+                        "(see cropland.sources.offset); using %g", scene.id, check.metadata,
+                        check.pixels, check.used)
+        return check
 
     def _masks(self, layer: np.ndarray | None, shape: tuple) -> tuple[np.ndarray, np.ndarray]:
         if layer is None:
