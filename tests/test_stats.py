@@ -79,6 +79,10 @@ def test_scan_reads_names_splits_and_tags(samples: pd.DataFrame) -> None:
     assert json.loads(row["source"])["kind"] == "stac"
 
 
+def test_worker_processes_read_the_same_table(dataset: Path, samples: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(scan_dataset(dataset, workers=2), samples)
+
+
 def test_counts_equal_independent_counts(samples: pd.DataFrame) -> None:
     tables = count_tables(samples)
 
@@ -172,3 +176,16 @@ def test_card_of_synthetic_data_says_so(samples: pd.DataFrame) -> None:
     assert "**synthetic** (simulated by cropland" in text
     assert "MIT" in text and "Montreal" not in text and "Copernicus" not in text
     assert "not split" in text
+
+
+def test_a_foreign_geotiff_is_named(tmp_path: Path) -> None:
+    import rasterio
+
+    from cropland.errors import DatasetError
+
+    path = tmp_path / "tif" / "2019" / "OAT" / "POINT_9_201906_SK_OAT.tif"
+    path.parent.mkdir(parents=True)
+    with rasterio.open(path, "w", driver="GTiff", width=4, height=4, count=1, dtype="uint8") as dst:
+        dst.write(np.zeros((1, 4, 4), np.uint8))
+    with pytest.raises(DatasetError, match="POINT_9_201906_SK_OAT.tif lacks the tags N_SCENES"):
+        scan_dataset(tmp_path)

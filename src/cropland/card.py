@@ -95,7 +95,7 @@ def _provenance(samples: pd.DataFrame, cfg: BuildConfig | None) -> list[str]:
     sources = [json.loads(s) for s in samples["source"].dropna().unique()]
     kinds = sorted({str(s.get("kind", "unknown")) for s in sources})
     levels = sorted({str(s.get("level")) for s in sources if s.get("level")})
-    scenes = {sc for value in samples["scenes"].dropna() for sc in value.split(",") if sc}
+    scenes = {sc for value in samples["scenes"].dropna().unique() for sc in value.split(",") if sc}
     synthetic = int((samples["synthetic"] == "yes").sum())
     nature = (
         "**synthetic** (simulated by cropland; no real observation)" if synthetic == len(samples)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -219,16 +220,34 @@ class DatasetFolder:
         return self.splits().assignments if self.splits_path.exists() else {}
 
     def samples(self) -> Iterator[tuple[SampleName, Path]]:
-        """The samples, from the ``tif/`` tree, sorted by path.
+        """The samples, from the ``tif/`` tree, sorted by path (listed one folder at a time).
 
         Temporary files of interrupted writes (``.NAME.tif.*.tmp``) are not samples and are
         skipped; a ``.tif`` whose name is not a sample name is reported by name.
         """
-        for path in sorted((self.root / "tif").glob("*/*/*.tif")):
-            if path.name.startswith("."):
-                continue
+        for path in self.tif_files():
             try:
                 sample, _ = SampleName.parse(path.name)
             except NameFormatError as e:
                 raise NameFormatError(f"{path}: {e}") from None
             yield sample, path
+
+    def tif_files(self) -> Iterator[Path]:
+        """The sample GeoTIFFs' paths, ``tif/{year}/{CLASS}/*.tif`` sorted, without parsing names."""
+        for year in _subfolders(self.root / "tif"):
+            for label in _subfolders(year):
+                with os.scandir(label) as entries:
+                    names = sorted(e.name for e in entries if e.name.endswith(".tif")
+                                   and not e.name.startswith(".") and e.is_file())
+                yield from (label / name for name in names)
+
+    def count_samples(self) -> int:
+        """How many sample GeoTIFFs ``tif/`` holds (a listing; no file is opened)."""
+        return sum(1 for _ in self.tif_files())
+
+
+def _subfolders(path: Path) -> list[Path]:
+    if not path.is_dir():
+        return []
+    with os.scandir(path) as entries:
+        return sorted(path / e.name for e in entries if e.is_dir())

@@ -8,21 +8,30 @@ from __future__ import annotations
 
 import calendar
 import logging
+import math
+from array import array
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import rasterio
 from matplotlib.figure import Figure
-from rich.progress import track
+from rich.progress import Progress
 
 from cropland.core.naming import SampleName
-from cropland.dataset import REPORT_FILE, SPLIT_NAMES, STATS_DIR, DatasetFolder, Splits
+from cropland.dataset import REPORT_FILE, SPLIT_NAMES, STATS_DIR, DatasetFolder
 from cropland.errors import DatasetError
 from cropland.io import atomic_path, write_table, write_text_atomic
+from cropland.parallel import chunked, default_workers, imap_bounded
 
 log = logging.getLogger(__name__)
 
 UNASSIGNED = "unassigned"
+#: Below this many samples, tags are read in this process (a pool's start-up costs ~1 s).
+POOL_MIN_SAMPLES = 2000
+NUMERIC_TAGS = ("N_SCENES", "CLOUD_FRACTION", "NODATA_FRACTION")
 SAMPLE_COLUMNS = ["name", "point_id", "year", "month", "province", "label", "split"]
 TAG_COLUMNS = {
     "ACI_CODE": "aci_code", "N_SCENES": "n_scenes", "SCENES": "scenes",
@@ -41,39 +50,82 @@ def _read_tags(path: Path) -> dict[str, str]:
         raise DatasetError(f"{path} is corrupt ({e}); delete it and rebuild the sample") from None
 
 
-def _sample_row(
-    sample: SampleName, path: Path, splits: Splits | None, with_tags: bool
-) -> dict[str, object]:
-    row: dict[str, object] = {
-        "name": sample.stem, "point_id": sample.point_id, "year": sample.year,
-        "month": sample.month, "province": sample.province, "label": sample.label,
-        "split": splits.split_of(sample.point_id) if splits else UNASSIGNED,
-    }
-    if with_tags:
-        tags = _read_tags(path)
-        row.update({col: tags.get(tag) for tag, col in TAG_COLUMNS.items()})
-    return row
+def _tag_rows(chunk: list[tuple[SampleName, Path]]) -> list[tuple[SampleName, list[str | None]]]:
+    """The provenance tags of a chunk of samples (run in worker processes)."""
+    rows = []
+    with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):  # no folder listing per open
+        for name, path in chunk:
+            tags = _read_tags(path)
+            missing = [tag for tag in NUMERIC_TAGS if tag not in tags]
+            if missing:
+                raise DatasetError(f"{path} lacks the tags {', '.join(missing)}: it is not a "
+                                   "cropland sample GeoTIFF; move it out of tif/ or rebuild it")
+            rows.append((name, [tags.get(tag) for tag in TAG_COLUMNS]))
+    return rows
 
 
-def scan_dataset(out_dir: str | Path, with_tags: bool = True) -> pd.DataFrame:
+class _Columns:
+    """A table built row by row in little memory: numbers in typed arrays, and each repeated
+    text (class, split, source, scene list, ...) stored once and referenced by every row."""
+
+    NUMBERS = {"point_id": "q", "year": "q", "month": "q", "n_scenes": "q",
+               "cloud_fraction": "d", "nodata_fraction": "d", "negative_fraction": "d",
+               "above_one_fraction": "d"}
+
+    def __init__(self, columns: list[str]) -> None:
+        self.columns = columns
+        self.data: dict[str, Any] = {
+            c: array(self.NUMBERS[c]) if c in self.NUMBERS else [] for c in columns
+        }
+        self.texts: dict[str, str] = {}
+
+    def append(self, values: Sequence[Any]) -> None:
+        for column, value in zip(self.columns, values, strict=True):
+            if column in self.NUMBERS:
+                self.data[column].append(_number(value, self.NUMBERS[column]))
+            elif column == "name" or value is None:
+                self.data[column].append(value)
+            else:
+                self.data[column].append(self.texts.setdefault(value, value))
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame({c: np.asarray(v) if c in self.NUMBERS else v
+                             for c, v in self.data.items()}, columns=self.columns)
+
+
+def _number(value: Any, kind: str) -> float | int:
+    if kind == "d":
+        return math.nan if value is None else float(value)  # tags older builds lack
+    return int(value)
+
+
+def scan_dataset(out_dir: str | Path, with_tags: bool = True,
+                 workers: int | None = None) -> pd.DataFrame:
     """One row per sample GeoTIFF: its name fields, split and (optionally) provenance tags.
 
-    The split is ``unassigned`` when the dataset has no ``splits.json`` yet.
+    The split is ``unassigned`` when the dataset has no ``splits.json`` yet. Memory grows by
+    a few hundred bytes per sample (repeated texts are shared); the tags are read in
+    ``workers`` processes (default: the available cores, at most 8, from
+    ``POOL_MIN_SAMPLES`` samples on).
     """
     folder = DatasetFolder(out_dir)
     splits = folder.splits() if folder.splits_path.exists() else None
-    rows = []
-    samples = list(folder.samples())
-    with rasterio.Env():  # one GDAL environment for all the opens
-        for sample, path in track(samples, "reading tags", transient=True, disable=not with_tags):
-            rows.append(_sample_row(sample, path, splits, with_tags))
     columns = SAMPLE_COLUMNS + (list(TAG_COLUMNS.values()) if with_tags else [])
-    df = pd.DataFrame(rows, columns=columns)
-    if with_tags and len(df):
-        df = df.astype({"n_scenes": "int64", "cloud_fraction": "float64",
-                        "nodata_fraction": "float64", "negative_fraction": "float64",
-                        "above_one_fraction": "float64"})
-    return df
+    table, total = _Columns(columns), folder.count_samples()
+    if workers is None:  # processes only where their start-up pays off
+        workers = default_workers() if total >= POOL_MIN_SAMPLES else 1
+    chunks = chunked(folder.samples(), 256)
+    rows = (imap_bounded(_tag_rows, chunks, workers) if with_tags
+            else ([(name, []) for name, _ in chunk] for chunk in chunks))
+    with Progress(transient=True, disable=not with_tags) as progress:
+        task = progress.add_task("reading tags", total=total)
+        for chunk in rows:
+            for name, tags in chunk:
+                split = splits.split_of(name.point_id) if splits else UNASSIGNED
+                table.append([name.stem, name.point_id, name.year, name.month, name.province,
+                              name.label, split, *tags])
+            progress.advance(task, len(chunk))
+    return table.frame()
 
 
 def count_tables(samples: pd.DataFrame) -> dict[str, pd.DataFrame]:
