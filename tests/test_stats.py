@@ -185,7 +185,9 @@ def test_a_foreign_geotiff_is_named(tmp_path: Path) -> None:
 
     path = tmp_path / "tif" / "2019" / "OAT" / "POINT_9_201906_SK_OAT.tif"
     path.parent.mkdir(parents=True)
-    with rasterio.open(path, "w", driver="GTiff", width=4, height=4, count=1, dtype="uint8") as dst:
+    transform = rasterio.transform.from_origin(0, 40, 10, 10)
+    with rasterio.open(path, "w", driver="GTiff", width=4, height=4, count=1, dtype="uint8",
+                       crs="EPSG:3978", transform=transform) as dst:
         dst.write(np.zeros((1, 4, 4), np.uint8))
     with pytest.raises(DatasetError, match="POINT_9_201906_SK_OAT.tif lacks the tags N_SCENES"):
         scan_dataset(tmp_path)
