@@ -12,14 +12,16 @@ Pixel value = stored value x ``scale`` (1 for GeoTIFF reflectance, 1/255 for PNG
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
 
 from cropland import __version__
 from cropland.data.readers import (
@@ -37,7 +39,7 @@ from cropland.errors import DatasetError
 from cropland.io import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
-CHUNK = 512
+CHUNK = 128  # samples read and written at once
 
 
 def pack(
@@ -82,18 +84,20 @@ def _first_size(reader: Reader, names: Sequence[str]) -> int:
 
 
 def _pack_split(reader: Reader, split: str, indices: list[int], names: Sequence[str], size: int, out: Path) -> dict:
-    dtype = np.uint8 if isinstance(reader, PngTreeReader) else np.float16
+    """Write one split's array as ``.npy``, chunk by chunk in order, hashing as it goes: memory
+    holds one chunk, whatever the split's size."""
+    dtype = np.dtype(np.uint8 if isinstance(reader, PngTreeReader) else np.float16)
     shape = (len(indices), len(names), size, size)
     images_path = out / f"{split}_images.npy"
-    with atomic_path(images_path) as tmp, Progress() as progress:
+    digest = hashlib.sha256()
+    with atomic_path(images_path) as tmp, open(tmp, "wb") as f, Progress() as progress:
         task = progress.add_task(f"pack {split}", total=len(indices))
-        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
-        for start in range(0, len(indices), CHUNK):
-            chunk = indices[start : start + CHUNK]
-            array[start : start + len(chunk)] = reader.read_many(chunk, names, size)
-            progress.advance(task, len(chunk))
-        array.flush()
-        del array
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(
+            header, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape})
+        for block in (header.getvalue(), *_blocks(reader, indices, names, size, dtype, progress, task)):
+            f.write(block)
+            digest.update(block)
     samples_path = out / f"{split}_samples.csv"
     with atomic_path(samples_path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -105,6 +109,16 @@ def _pack_split(reader: Reader, split: str, indices: list[int], names: Sequence[
         "count": len(indices),
         "shape": list(shape),
         "dtype": np.dtype(dtype).name,
-        "images": {"file": images_path.name, "sha256": sha256_file(images_path)},
+        "images": {"file": images_path.name, "sha256": digest.hexdigest()},
         "samples": {"file": samples_path.name, "sha256": sha256_file(samples_path)},
     }
+
+
+def _blocks(reader: Reader, indices: list[int], names: Sequence[str], size: int, dtype: np.dtype,
+            progress: Progress, task: TaskID) -> Iterator[memoryview]:
+    """The split's samples as bytes of ``dtype``, ``CHUNK`` samples at a time."""
+    for start in range(0, len(indices), CHUNK):
+        chunk = indices[start : start + CHUNK]
+        block = np.ascontiguousarray(reader.read_many(chunk, names, size), dtype=dtype)
+        yield memoryview(block).cast("B")
+        progress.advance(task, len(chunk))
