@@ -92,6 +92,10 @@ def test_decision_changes_status_and_progress(client):
     assert before["total"] == 12 and before["quality"] == {"accepted": 4, "review": 4, "rejected": 4}
     r = decide(client, [STRIPED], "reject", "stripe artefact")
     assert r.status_code == 200 and r.json()["applied"] is True
+    answer = r.json()  # what the page needs to update, without reading lists again
+    assert [(i["id"], i["status"], i["reviewer"]) for i in answer["items"]] == [
+        (STRIPED, "rejected", "alice")]
+    assert answer["progress"] == client.get("/api/progress").json()
     item = client.get(f"/api/samples/{STRIPED}").json()
     assert (item["status"], item["decision"], item["reviewer"]) == ("rejected", "reject", "alice")
     assert item["decision_reason"] == "stripe artefact"

@@ -66,8 +66,13 @@ def test_keyboard_review_survives_reload(page, tokens, db):
 
     sign_in(page, tokens["alice"])
     expect_title(page, FIRST)
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
     page.keyboard.press("a")
     expect_title(page, SECOND)  # accepting moves on
+    page.wait_for_selector('[data-counter="accepted by reviewers"] b:has-text("1")')
+    lists = [u for u in requests if "/api/progress" in u or "/api/samples?" in u]
+    assert lists == []  # grid and counters updated from the decision's answer
     page.keyboard.press("r")
     expect_title(page, THIRD)
     page.keyboard.press("a")

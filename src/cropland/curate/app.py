@@ -6,6 +6,7 @@ NAME``). Sample ids are checked against a pattern, then looked up in the dataset
 """
 
 import io
+import json
 import logging
 from functools import lru_cache
 from pathlib import Path
@@ -28,7 +29,14 @@ from cropland.curate.catalog import Catalog
 from cropland.curate.config import curate_config_for
 from cropland.curate.quality import pixel_masks
 from cropland.curate.rules import ensure_quality, final_status
-from cropland.curate.store import DEFAULT_DB, ConflictingRetry, NothingToUndo, Store, StoreError
+from cropland.curate.store import (
+    DEFAULT_DB,
+    Change,
+    ConflictingRetry,
+    NothingToUndo,
+    Store,
+    StoreError,
+)
 from cropland.export.geotiff import SAMPLE_BANDS, read_sample
 from cropland.export.png import render_type
 
@@ -64,56 +72,52 @@ class UndoIn(BaseModel):
 
 
 class Review:
-    """The review state of a dataset: catalog, quality scores and decisions."""
+    """The review state of a dataset, kept in the store: its sample index, scores, decisions.
+
+    Starting scores new or changed samples and indexes the dataset's samples in the store;
+    afterwards every request reads only the rows it returns.
+    """
 
     def __init__(self, catalog: Catalog, store: Store, cfg: CurateConfig):
-        self.catalog, self.store, self.cfg = catalog, store, cfg
+        self.store, self.cfg = store, cfg
+        self.root, self.render = catalog.root, catalog.render
+        self.dataset_name = catalog.root.name
         ensure_quality(catalog, store, cfg)
-        self.quality = {sid: q for sid, q in store.quality().items() if sid in catalog}
-        self.order = sorted(catalog.samples, key=lambda sid: catalog.get(sid).name)
+        store.index_samples(catalog.index_rows(), catalog.version)
+        self.facets = store.facets()
         self._array = lru_cache(maxsize=64)(self._read)
         self.image = lru_cache(maxsize=4096)(self._image)
 
-    def decisions(self) -> dict[str, dict]:
-        """The current decisions on this dataset's samples."""
-        return {sid: d for sid, d in self.store.decisions().items() if sid in self.catalog}
+    def path(self, sid: str) -> Path | None:
+        """The GeoTIFF of a sample, from the index; None for an id the dataset does not have."""
+        relative = self.store.sample_path(sid)
+        return None if relative is None else self.root / relative
 
-    def item(self, sid: str, decisions: dict[str, dict]) -> dict[str, Any]:
-        """The JSON summary of one sample."""
-        s, q, d = self.catalog.get(sid), self.quality[sid], decisions.get(sid)
-        final = final_status(q, d)
+    @staticmethod
+    def item(row: dict[str, Any]) -> dict[str, Any]:
+        """The JSON summary of a sample from its review row (see :meth:`Store.items`)."""
+        decision = {"decision": row["decision"]} if row["decision"] else None
         return {
-            "id": sid, "point_id": s.name.point_id, "year": s.name.year, "month": s.name.month,
-            "province": s.name.province, "label": s.name.label, "split": s.split,
-            "quality": q["status"], "reasons": q["reasons"],
-            "decision": d["decision"] if d else None, "reviewer": d["reviewer"] if d else None,
-            "decision_reason": d["reason"] if d else None, "status": final,
+            **row, "reasons": json.loads(row["reasons"]) if row["reasons"] else [],
+            "status": final_status({"status": row["quality"]}, decision),
         }
 
-    def progress(self) -> dict[str, Any]:
-        """Counts of automatic statuses, decisions and what is left to review."""
-        decisions = self.decisions()
-        auto = [q["status"] for q in self.quality.values()]
-        pending = sum(1 for sid, q in self.quality.items() if q["status"] == "review" and sid not in decisions)
-        final = [self.item(sid, decisions)["status"] for sid in self.catalog.samples]
-        return {
-            "total": len(self.catalog),
-            "quality": {k: auto.count(k) for k in ("accepted", "review", "rejected")},
-            "decided": {k: sum(d["decision"] == k for d in decisions.values()) for k in ("accept", "reject")},
-            "to_review": pending,
-            "final": {k: final.count(k) for k in ("accepted", "review", "rejected")},
-            "reviewers": self.store.reviewer_counts(),
-        }
+    def items(self, sids: list[str]) -> list[dict[str, Any]]:
+        """The JSON summaries of these samples, in review order."""
+        return [self.item(r) for r in self.store.items(sids)]
 
     def _read(self, sid: str) -> np.ndarray:
-        return read_sample(self.catalog.get(sid).path)[0]
+        path = self.path(sid)
+        if path is None:
+            raise KeyError(sid)
+        return read_sample(path)[0]
 
     def _image(self, sid: str, kind: str) -> bytes:
         data = self._array(sid)
         if kind == "MASK":
             pixels = self.mask_image(data)
         else:
-            pixels = render_type(data, kind, self.catalog.render)
+            pixels = render_type(data, kind, self.render)
         buffer = io.BytesIO()
         Image.fromarray(pixels).save(buffer, format="PNG")
         return buffer.getvalue()
@@ -163,7 +167,7 @@ def create_app(
     PathId = Annotated[str, PathParam(pattern=SAMPLE_ID, max_length=80)]
 
     def known(sid: str) -> str:
-        if sid not in catalog:
+        if review.path(sid) is None:
             raise HTTPException(404, f"no sample {sid} in this dataset")
         return sid
 
@@ -176,17 +180,17 @@ def create_app(
     @app.get("/api/me")
     def me(name: Reviewer) -> dict:
         """The reviewer the token belongs to, and the dataset."""
-        return {"reviewer": name, "dataset": catalog.root.name, "image_types": IMAGE_TYPES}
+        return {"reviewer": name, "dataset": review.dataset_name, "image_types": IMAGE_TYPES}
 
     @app.get("/api/facets")
     def facets(name: Reviewer) -> dict:
         """Values of the filters: classes, years, months, provinces."""
-        return catalog.facets()
+        return review.facets
 
     @app.get("/api/progress")
     def progress(name: Reviewer) -> dict:
         """Progress counters."""
-        return review.progress()
+        return store.progress()
 
     @app.get("/api/samples")
     def samples(
@@ -201,29 +205,18 @@ def create_app(
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> dict:
         """Samples matching the filters, by point, year and month; one page of them."""
-        decisions = review.decisions()
-        wanted = {"label": label, "year": year, "month": month, "province": province}
-        items = []
-        for sid in review.order:
-            s = catalog.get(sid)
-            if any(v is not None and getattr(s.name, k) != v for k, v in wanted.items()):
-                continue
-            item = review.item(sid, decisions)
-            if quality and item["quality"] != quality:
-                continue
-            if decision and (item["decision"] or "none") != decision:
-                continue
-            items.append(item)
-        return {"total": len(items), "offset": offset, "items": items[offset:offset + limit]}
+        filters = {"label": label, "year": year, "month": month, "province": province,
+                   "quality": quality, "decision": decision}
+        total, rows = store.page(filters, offset, limit)
+        return {"total": total, "offset": offset, "items": [review.item(r) for r in rows]}
 
     @app.get("/api/samples/{sid}")
     def sample(name: Reviewer, sid: PathId) -> dict:
         """One sample: summary, quality metrics, and the same point's other samples."""
         known(sid)
-        decisions = review.decisions()
-        item = review.item(sid, decisions)
-        item["metrics"] = review.quality[sid]["metrics"]
-        item["same_point"] = [review.item(o, decisions) for o in catalog.same_point(sid)]
+        item = review.items([sid])[0]
+        item["metrics"] = store.metrics(sid)
+        item["same_point"] = [review.item(r) for r in store.same_point(sid)]
         return item
 
     @app.get("/api/samples/{sid}/image/{kind}", response_class=Response)
@@ -236,17 +229,25 @@ def create_app(
     @app.post("/api/decisions")
     def decide(name: Reviewer, body: DecisionIn) -> dict:
         """Accept or reject samples. A repeated ``decision_id`` is answered, not re-applied."""
-        unknown = [sid for sid in body.sample_ids if sid not in catalog]
+        indexed = store.indexed(body.sample_ids)
+        unknown = [sid for sid in body.sample_ids if sid not in indexed]
         if unknown:
             raise HTTPException(404, f"no sample {', '.join(unknown[:5])} in this dataset")
         change = store.decide(body.decision_id, name, body.sample_ids, body.decision, body.reason)
-        return {"decision_id": change.decision_id, "applied": change.applied, "entries": change.entries}
+        return answer(change)
 
     @app.post("/api/undo")
     def undo(name: Reviewer, body: UndoIn) -> dict:
         """Undo the caller's latest decision (a bulk decision is undone as a whole)."""
-        change = store.undo(body.decision_id, name)
-        return {"decision_id": change.decision_id, "applied": change.applied, "entries": change.entries}
+        return answer(store.undo(body.decision_id, name))
+
+    def answer(change: Change) -> dict:
+        """A change, the changed samples' summaries and the progress counters after it, so
+        the page updates from the answer instead of reading lists again."""
+        sids = list(dict.fromkeys(e["sample_id"] for e in change.entries))
+        return {"decision_id": change.decision_id, "applied": change.applied,
+                "entries": change.entries, "items": review.items(sids),
+                "progress": store.progress()}
 
     @app.get("/api/audit")
     def audit(

@@ -6,8 +6,11 @@ A sample id is the GeoTIFF's stem (``POINT_2_201909_AB_BARLEY``). Paths come fro
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cropland.core.naming import SampleName
@@ -68,6 +71,22 @@ class Catalog:
     def same_point(self, sample_id: str) -> list[str]:
         """Ids of every sample of the same point, by year and month (itself included)."""
         return list(self._by_point[self.samples[sample_id].name.point_id])
+
+    def index_rows(self) -> Iterator[tuple]:
+        """One row of :data:`cropland.curate.store.SAMPLE_FIELDS` per sample, for the store's
+        sample index; ``sort_key`` orders samples by point, year and month."""
+        for sid, s in self.samples.items():
+            n = s.name
+            yield (sid, n.point_id * 1_000_000 + n.year * 100 + n.month, n.point_id, n.year,
+                   n.month, n.province, n.label, s.split, s.path.relative_to(self.root).as_posix())
+
+    @cached_property
+    def version(self) -> str:
+        """A digest of :meth:`index_rows`: it changes when samples, their splits or files do."""
+        digest = hashlib.sha256()
+        for row in self.index_rows():
+            digest.update(repr(row).encode())
+        return digest.hexdigest()
 
     def facets(self) -> dict[str, list]:
         """The distinct classes, years, months, provinces and splits, sorted."""

@@ -15,11 +15,17 @@ from cropland.curate.quality import score_samples
 from cropland.curate.store import Store
 
 
-def fingerprint(path: Path, cfg: CurateConfig) -> str:
-    """Identifies a sample file's version and the thresholds it was scored with."""
+def fingerprint(path: Path, cfg: CurateConfig | str) -> str:
+    """Identifies a sample file's version and the thresholds it was scored with (``cfg``, or
+    its :func:`config_hash`)."""
     stat = path.stat()
-    cfg_hash = hashlib.sha256(cfg.model_dump_json().encode()).hexdigest()[:16]
+    cfg_hash = cfg if isinstance(cfg, str) else config_hash(cfg)
     return f"{stat.st_mtime_ns}-{stat.st_size}-{cfg_hash}"
+
+
+def config_hash(cfg: CurateConfig) -> str:
+    """A short digest of the thresholds."""
+    return hashlib.sha256(cfg.model_dump_json().encode()).hexdigest()[:16]
 
 
 def ensure_quality(catalog: Catalog, store: Store, cfg: CurateConfig, workers: int = 1) -> int:
@@ -28,9 +34,9 @@ def ensure_quality(catalog: Catalog, store: Store, cfg: CurateConfig, workers: i
     Samples of the same point and year are scored together (near-duplicates compare them);
     ``workers`` processes share the work.
     """
-    cached = store.quality()
-    prints = {sid: fingerprint(s.path, cfg) for sid, s in catalog.samples.items()}
-    stale = {sid for sid, fp in prints.items() if cached.get(sid, {}).get("fingerprint") != fp}
+    cached, cfg_hash = store.fingerprints(), config_hash(cfg)
+    prints = {sid: fingerprint(s.path, cfg_hash) for sid, s in catalog.samples.items()}
+    stale = {sid for sid, fp in prints.items() if cached.get(sid) != fp}
     groups = {(catalog.get(sid).name.point_id, catalog.get(sid).name.year) for sid in stale}
     todo = [
         (s.name, s.path) for s in catalog.samples.values()

@@ -8,6 +8,12 @@ statements.
 Every change is one transaction that appends to ``audit`` and updates ``decisions``. A
 change carries a client-chosen ``decision_id``: sending it again returns the recorded
 change instead of applying it twice. ``undo`` reverts a reviewer's latest change.
+
+The review app filters, counts and pages in SQL: ``samples`` indexes the dataset's samples
+(one dataset per store) with each one's quality verdict and decision, and ``tallies`` counts
+samples per verdict, decision and reviewer. Both are brought up to date when the app starts
+(:meth:`Store.index_samples`) and changed with every decision, in its transaction, so a
+request costs the rows it returns, not the size of the dataset.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from cropland.errors import CroplandError
+from cropland.parallel import chunked
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +83,51 @@ CREATE TABLE IF NOT EXISTS quality (
   fingerprint TEXT NOT NULL,
   scored_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS samples (
+  sample_id TEXT PRIMARY KEY,
+  sort_key BIGINT NOT NULL,
+  point_id BIGINT NOT NULL,
+  year INTEGER NOT NULL,
+  month INTEGER NOT NULL,
+  province TEXT NOT NULL,
+  label TEXT NOT NULL,
+  split TEXT,
+  path TEXT NOT NULL,
+  quality TEXT NOT NULL DEFAULT 'review',
+  decision TEXT NOT NULL DEFAULT 'none'
+);
+CREATE INDEX IF NOT EXISTS samples_by_key ON samples (sort_key);
+CREATE INDEX IF NOT EXISTS samples_by_point ON samples (point_id, sort_key);
+CREATE INDEX IF NOT EXISTS samples_by_label ON samples (label, sort_key);
+CREATE INDEX IF NOT EXISTS samples_by_year ON samples (year, sort_key);
+CREATE INDEX IF NOT EXISTS samples_by_month ON samples (month, sort_key);
+CREATE INDEX IF NOT EXISTS samples_by_province ON samples (province, sort_key);
+CREATE INDEX IF NOT EXISTS samples_by_quality ON samples (quality, sort_key);
+CREATE INDEX IF NOT EXISTS samples_by_decision ON samples (decision, sort_key);
+CREATE TABLE IF NOT EXISTS tallies (
+  quality TEXT NOT NULL,
+  decision TEXT NOT NULL,
+  reviewer TEXT NOT NULL,
+  n BIGINT NOT NULL,
+  PRIMARY KEY (quality, decision, reviewer)
+);
+CREATE TABLE IF NOT EXISTS meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
 """
+#: Fields of a row of the sample index, in order (see :meth:`Store.index_samples`).
+SAMPLE_FIELDS: tuple[str, ...] = (
+    "sample_id", "sort_key", "point_id", "year", "month", "province", "label", "split", "path",
+)
+#: Filters of :meth:`Store.page`: columns of the sample index.
+FILTERS: tuple[str, ...] = ("label", "year", "month", "province", "quality", "decision")
+_ITEM = (
+    "SELECT s.sample_id AS id, s.point_id, s.year, s.month, s.province, s.label, s.split, "
+    "s.quality, q.reasons, d.decision, d.reviewer, d.reason AS decision_reason FROM {samples} s "
+    "LEFT JOIN quality q ON q.sample_id = s.sample_id "
+    "LEFT JOIN decisions d ON d.sample_id = s.sample_id"
+)
 _SERIAL = {
     "sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT",
     "postgresql": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
@@ -245,7 +296,8 @@ class Store:
         self, db: _Cursor, decision_id: str, reviewer: str, sid: str, decision: str, reason: str,
         at: str,
     ) -> dict[str, Any]:
-        entry, _ = self._audit(db, decision_id, sid, decision, reason, reviewer, at)
+        entry, before = self._audit(db, decision_id, sid, decision, reason, reviewer, at)
+        self._reindex(db, sid, before, decision, reviewer)
         db.execute(
             "INSERT INTO decisions (sample_id, decision, reason, reviewer, decided_at, audit_seq) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sample_id) DO UPDATE SET "
@@ -331,6 +383,7 @@ class Store:
         entry, c = self._audit(db, decision_id, sid, "undo", f"undo #{row['seq']}", reviewer, at)
         db.execute("UPDATE audit SET undone_by = ? WHERE seq = ?", (entry["seq"], row["seq"]))
         if c.get("audit_seq") == row["seq"]:  # still the sample's current decision
+            self._reindex(db, sid, c, row["prev_decision"] or "none", row["prev_reviewer"] or "")
             if row["prev_decision"] is None:
                 db.execute("DELETE FROM decisions WHERE sample_id = ?", (sid,))
             else:
@@ -355,10 +408,22 @@ class Store:
             sql, params = sql + " WHERE seq < ?", (before,)
         return self._query(sql + " ORDER BY seq DESC LIMIT ?", (*params, limit))
 
-    def reviewer_counts(self) -> dict[str, int]:
-        """Current decisions per reviewer."""
-        rows = self._query("SELECT reviewer, COUNT(*) AS n FROM decisions GROUP BY reviewer")
-        return {r["reviewer"]: int(r["n"]) for r in rows}
+    @staticmethod
+    def _reindex(db: _Cursor, sid: str, before: dict[str, Any], decision: str, reviewer: str) -> None:
+        """Move a sample whose decision changes (``before``: its decisions row, or empty) in the
+        sample index and the tallies; nothing for a sample the index does not hold."""
+        rows = db.all("UPDATE samples SET decision = ? WHERE sample_id = ? RETURNING quality",
+                      (decision, sid))
+        if not rows:
+            return
+        quality = rows[0]["quality"]
+        for decided, by, step in ((before.get("decision", "none"), before.get("reviewer", ""), -1),
+                                  (decision, reviewer if decision != "none" else "", 1)):
+            db.execute(
+                "INSERT INTO tallies (quality, decision, reviewer, n) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (quality, decision, reviewer) DO UPDATE SET n = tallies.n + excluded.n",
+                (quality, decided, by, step),
+            )
 
     # -- quality cache -----------------------------------------------------------------
     def quality(self) -> dict[str, dict[str, Any]]:
@@ -368,20 +433,148 @@ class Store:
             r["reasons"], r["metrics"] = json.loads(r["reasons"]), json.loads(r["metrics"])
         return {r["sample_id"]: r for r in rows}
 
+    def fingerprints(self) -> dict[str, str]:
+        """The fingerprint each cached quality result was computed for, by sample id."""
+        rows = self._query("SELECT sample_id, fingerprint FROM quality")
+        return {r["sample_id"]: r["fingerprint"] for r in rows}
+
     def save_quality(self, results: Iterable[tuple[Any, str]]) -> None:
         """Store ``(SampleQuality, fingerprint)`` pairs, replacing older scores."""
         at = now()
+        rows = ((q.sample_id, q.status, json.dumps(q.reasons), json.dumps(_finite(q.metrics)),
+                 fingerprint, at) for q, fingerprint in results)
         with self._transaction() as db:
-            for q, fingerprint in results:
-                db.execute(
+            for batch in chunked(rows, 5000):
+                db.many(
                     "INSERT INTO quality (sample_id, status, reasons, metrics, fingerprint, "
                     "scored_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sample_id) DO UPDATE SET "
                     "status = excluded.status, reasons = excluded.reasons, "
                     "metrics = excluded.metrics, fingerprint = excluded.fingerprint, "
                     "scored_at = excluded.scored_at",
-                    (q.sample_id, q.status, json.dumps(q.reasons), json.dumps(_finite(q.metrics)),
-                     fingerprint, at),
+                    batch,
                 )
+
+    # -- sample index ------------------------------------------------------------------
+    def index_samples(self, rows: Iterable[tuple], version: str) -> None:
+        """Make the sample index hold the dataset's samples, then bring every sample's
+        quality verdict and decision up to date in it and recount the tallies.
+
+        Args:
+            rows: one tuple of :data:`SAMPLE_FIELDS` per sample; read only when ``version``
+                differs from the one indexed last (the dataset changed).
+            version: identifies the rows (a digest of them).
+        """
+        with self._transaction() as db:
+            indexed = db.all("SELECT value FROM meta WHERE key = 'samples'")
+            rebuilt = not indexed or indexed[0]["value"] != version
+            if rebuilt:
+                db.execute("DELETE FROM samples")
+                insert = (f"INSERT INTO samples ({', '.join(SAMPLE_FIELDS)}) "
+                          f"VALUES ({', '.join('?' * len(SAMPLE_FIELDS))})")
+                for batch in chunked(rows, 5000):
+                    db.many(insert, batch)
+                db.execute("INSERT INTO meta (key, value) VALUES ('samples', ?) ON CONFLICT (key) "
+                           "DO UPDATE SET value = excluded.value", (version,))
+            db.execute(
+                "UPDATE samples SET quality = v.quality, decision = v.decision FROM ("
+                "SELECT s.sample_id, COALESCE(q.status, 'review') AS quality, "
+                "COALESCE(d.decision, 'none') AS decision FROM samples s "
+                "LEFT JOIN quality q ON q.sample_id = s.sample_id "
+                "LEFT JOIN decisions d ON d.sample_id = s.sample_id) v "
+                "WHERE v.sample_id = samples.sample_id "
+                "AND (samples.quality <> v.quality OR samples.decision <> v.decision)"
+            )
+            db.execute("DELETE FROM tallies")
+            db.execute(
+                "INSERT INTO tallies (quality, decision, reviewer, n) "
+                "SELECT s.quality, s.decision, COALESCE(d.reviewer, ''), COUNT(*) FROM samples s "
+                "LEFT JOIN decisions d ON d.sample_id = s.sample_id "
+                "GROUP BY s.quality, s.decision, COALESCE(d.reviewer, '')"
+            )
+        if rebuilt:
+            self._query_none("ANALYZE samples")  # the planner's statistics of the new rows
+
+    def sample_path(self, sample_id: str) -> str | None:
+        """The indexed path of a sample (relative to the dataset folder), or None."""
+        rows = self._query("SELECT path FROM samples WHERE sample_id = ?", (sample_id,))
+        return rows[0]["path"] if rows else None
+
+    def indexed(self, sample_ids: list[str]) -> set[str]:
+        """Which of these ids the sample index holds."""
+        marks = ", ".join("?" * len(sample_ids))
+        rows = self._query(f"SELECT sample_id FROM samples WHERE sample_id IN ({marks})", sample_ids)
+        return {r["sample_id"] for r in rows}
+
+    def facets(self) -> dict[str, list]:
+        """The distinct classes, years, months and provinces of the indexed samples."""
+        return {c: [r["v"] for r in self._query(f"SELECT DISTINCT {c} AS v FROM samples ORDER BY v")]
+                for c in ("label", "year", "month", "province")}
+
+    def items(self, sample_ids: list[str]) -> list[dict[str, Any]]:
+        """The review rows of these samples (unknown ids left out), in review order."""
+        if not sample_ids:
+            return []
+        marks = ", ".join("?" * len(sample_ids))
+        return self._query(_ITEM.format(samples="samples") +
+                           f" WHERE s.sample_id IN ({marks}) ORDER BY s.sort_key", sample_ids)
+
+    def same_point(self, sample_id: str) -> list[dict[str, Any]]:
+        """The review rows of every sample of this sample's point, by year and month."""
+        return self._query(
+            _ITEM.format(samples="samples") + " WHERE s.point_id = "
+            "(SELECT point_id FROM samples WHERE sample_id = ?) ORDER BY s.sort_key", (sample_id,))
+
+    def metrics(self, sample_id: str) -> dict[str, Any]:
+        """The quality metrics of a sample (empty when it was not scored)."""
+        rows = self._query("SELECT metrics FROM quality WHERE sample_id = ?", (sample_id,))
+        return json.loads(rows[0]["metrics"]) if rows else {}
+
+    def page(self, filters: dict[str, Any], offset: int, limit: int) -> tuple[int, list[dict]]:
+        """How many indexed samples match ``filters`` (column -> value, see :data:`FILTERS`),
+        and the review rows of ``limit`` of them from ``offset`` on, in review order."""
+        wanted = {k: v for k, v in filters.items() if v is not None}
+        unknown = set(wanted) - set(FILTERS)
+        if unknown:
+            raise StoreError(f"unknown filter(s) {sorted(unknown)}; use {', '.join(FILTERS)}")
+        where = " AND ".join(f"{k} = ?" for k in wanted)
+        where = f" WHERE {where}" if where else ""
+        params = list(wanted.values())
+        if set(wanted) <= {"quality", "decision"}:  # counted by the tallies
+            total = sum(r["n"] for r in self._query(f"SELECT n FROM tallies{where}", params))
+        else:
+            total = self._query(f"SELECT COUNT(*) AS n FROM samples{where}", params)[0]["n"]
+        window = f"(SELECT * FROM samples{where} ORDER BY sort_key LIMIT ? OFFSET ?)"
+        rows = self._query(_ITEM.format(samples=window) + " ORDER BY s.sort_key",
+                           [*params, limit, offset])
+        return int(total), rows
+
+    def progress(self) -> dict[str, Any]:
+        """Counts of the indexed samples: by automatic verdict, decision, final status,
+        reviewer, and how many still wait for a reviewer; read from the tallies."""
+        rows = self._query("SELECT quality, decision, reviewer, n FROM tallies WHERE n <> 0")
+        statuses = ("accepted", "review", "rejected")
+        out: dict[str, Any] = {
+            "total": sum(r["n"] for r in rows),
+            "quality": dict.fromkeys(statuses, 0),
+            "decided": {"accept": 0, "reject": 0},
+            "to_review": 0,
+            "final": dict.fromkeys(statuses, 0),
+            "reviewers": {},
+        }
+        for r in rows:
+            quality, decision, n = r["quality"], r["decision"], int(r["n"])
+            out["quality"][quality] = out["quality"].get(quality, 0) + n
+            if decision == "none":
+                out["to_review"] += n if quality == "review" else 0
+                out["final"][quality] = out["final"].get(quality, 0) + n
+            else:
+                out["decided"][decision] += n
+                out["final"]["accepted" if decision == "accept" else "rejected"] += n
+                out["reviewers"][r["reviewer"]] = out["reviewers"].get(r["reviewer"], 0) + n
+        return out
+
+    def _query_none(self, sql: str) -> None:
+        _Cursor(self._connection(), "%s" if self.dialect == "postgresql" else "?").execute(sql)
 
 
 class _Cursor:
@@ -398,6 +591,14 @@ class _Cursor:
 
     def all(self, sql: str, params: Iterable = ()) -> list[dict[str, Any]]:
         return list(self.conn.execute(self._sql(sql), tuple(params)).fetchall())
+
+    def many(self, sql: str, rows: list[tuple]) -> None:
+        """Run a statement once per row (batched by the driver)."""
+        if self.placeholder == "?":
+            self.conn.executemany(sql, rows)
+        else:
+            with self.conn.cursor() as cursor:
+                cursor.executemany(self._sql(sql), rows)
 
 
 def _integrity_errors() -> tuple[type[Exception], ...]:

@@ -123,7 +123,10 @@ async function loadPage(offset, cursor = 0) {
 }
 
 async function refreshProgress() {
-  const p = await getJson("/api/progress");
+  renderProgress(await getJson("/api/progress"));
+}
+
+function renderProgress(p) {
   $("#progress").innerHTML = "";
   const parts = [
     ["samples", p.total], ["auto accepted", p.quality.accepted], ["auto review", p.quality.review],
@@ -276,14 +279,10 @@ function message(text, error = false) {
   $("#message").className = error ? "error" : "";
 }
 
-async function refreshItems(ids) {
-  // Re-read the page's summaries of the changed samples (cheap: one page request).
-  const params = filterQuery();
-  params.set("offset", state.offset);
-  params.set("limit", PAGE);
-  const page = await getJson(`/api/samples?${params}`);
-  const fresh = new Map(page.items.map((it) => [it.id, it]));
-  for (const id of ids) if (fresh.has(id)) updateCell(fresh.get(id));
+// A change's answer carries the changed samples and the new counters: show them as they are.
+function showChange(result) {
+  for (const item of result.items) updateCell(item);
+  renderProgress(result.progress);
 }
 
 // Returns whether the change was saved.
@@ -295,8 +294,7 @@ async function decide(decision, ids, advance) {
     const result = await postChange("/api/decisions", { sample_ids: ids, decision, reason });
     message(`${decision === "accept" ? "accepted" : "rejected"} ${result.entries.length} sample(s)`);
     $("#reason").value = "";
-    await refreshItems(ids);
-    await refreshProgress();
+    showChange(result);
     if (advance && state.cursor < state.items.length - 1) await select(state.cursor + 1);
     else if (state.cursor >= 0) await select(state.cursor);
     return true;
@@ -311,8 +309,7 @@ async function undo() {
     const result = await postChange("/api/undo", {});
     const ids = result.entries.map((e) => e.sample_id);
     message(`undone: ${ids.join(", ")}`);
-    await refreshItems(ids);
-    await refreshProgress();
+    showChange(result);
     const i = state.items.findIndex((it) => it.id === ids[0]);
     await select(i >= 0 ? i : Math.max(state.cursor, 0));
   } catch (e) {
