@@ -1,4 +1,4 @@
-"""A small version of benchmarks/curate_load.py: concurrent reviewers, exactly-once."""
+"""A small version of benchmarks/curate_load.py: concurrent reviewers, exactly-once, counters."""
 
 from __future__ import annotations
 
@@ -22,13 +22,18 @@ def load():
     return module
 
 
-def test_concurrent_reviewers_exactly_once(load, server, db, dataset):
+def test_concurrent_reviewers_exactly_once(load, server, db):
     store = Store(db)
     tokens = [store.add_reviewer(f"r{i}") for i in range(4)]
-    ids = sorted(p.stem for p in (dataset / "tif").rglob("*.tif"))
-    result, _ = load.run_load(server, tokens, ids, per_reviewer=40, retry_share=0.25)
-    assert result.errors == []
-    assert result.retries > 10  # the retries really happened
-    check = load.check_exactly_once(db, result.decision_ids)
-    assert check == {"sent": 160, "recorded": 160, "missing": 0, "duplicated": 0, "unexpected": 0}
-    assert len(result.latencies) == 160 + result.retries
+    result, _ = load.run_load(server, tokens, ["BARLEY", "CORN", None], per_reviewer=40,
+                              retry_share=0.25, undo_share=0.2)
+    # BARLEY and CORN run out of samples to decide: their reviewers say so and stop
+    assert {e for e in result.errors} <= {"no sample left to decide for BARLEY",
+                                         "no sample left to decide for CORN"}
+    assert result.retries > 10 and result.undos > 3  # the retries and undos really happened
+    check = load.check_exactly_once(store, result.change_ids)
+    sent = len(result.change_ids)
+    assert check == {"sent": sent, "recorded": sent, "missing": 0, "duplicated": 0, "unexpected": 0}
+    assert sent == result.decisions + result.undos
+    shown = store.progress()
+    assert {k: shown[k] for k in ("quality", "decided", "to_review")} == load.recount(store)
