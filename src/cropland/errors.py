@@ -28,5 +28,10 @@ class SourceError(CroplandError):
     """A Sentinel-2 source failed (search or read) after its retries."""
 
 
+class CredentialsError(SourceError):
+    """Credentials a source needs are missing or refused: every job would fail alike, so a
+    build stops at once instead of marking them failed."""
+
+
 class DatasetError(CroplandError):
     """A dataset on disk is incomplete, corrupt or not in the documented format."""

@@ -165,9 +165,9 @@ L1C_GRIDS = [PatchGrid.around(lon, lat) for lon, lat in
              [(-75.62, 37.68), (-75.6, 37.70), (-75.58, 37.66), (-75.65, 37.72)]]
 
 
-def l1c_source(loopback) -> StacSource:
-    opts = StacOptions(url=loopback.stac_url, collection="sentinel-2-l1c", mask="none",
-                       bands={b: f"B{b[1:]:0>2}" for b in BAND_NAMES})
+def l1c_source(loopback, url: str | None = None, **options) -> StacSource:
+    opts = StacOptions(url=url or loopback.stac_url, collection="sentinel-2-l1c", mask="none",
+                       bands={b: f"B{b[1:]:0>2}" for b in BAND_NAMES}, **options)
     return StacSource(level="L1C", options=opts)
 
 

@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cropland.config import BuildConfig, dump_config
 from cropland.dataset import CONFIG_FILE, POINTS_FILE, tif_path
-from cropland.errors import ConfigError, PointsError
+from cropland.errors import ConfigError, CredentialsError, PointsError
 from cropland.extraction.extract import Job, Target, plan_jobs, run_job, samples_of
 from cropland.extraction.manifest import Manifest, TaskResult, task_id
 from cropland.io import write_text_atomic
@@ -177,6 +177,8 @@ def _guarded(source: Source, job: Job, cfg: BuildConfig) -> list[TaskResult]:
     """Run a job; a failure marks its tasks failed (with the reason) and the build goes on."""
     try:
         return run_job(source, job, cfg)
+    except CredentialsError:
+        raise  # every job would fail alike: the build stops, in one line
     except Exception as e:  # noqa: BLE001 (recorded in the manifest, logged)
         log.exception("job %s-%02d failed", job.year, job.month)
         reason = f"{type(e).__name__}: {e}"

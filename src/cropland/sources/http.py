@@ -45,9 +45,12 @@ COG_GDAL_ENV: dict[str, str | int | bool] = {
     # would fail every later open of the file, or worse, a cut header read from the cache
     # opens as a TIFF without its georeferencing (seen in the fault tests). Each open
     # keeps its own VSI_CACHE.
-    "CPL_VSIL_CURL_NON_CACHED": "/vsicurl/",
+    "CPL_VSIL_CURL_NON_CACHED": "/vsicurl/:/vsis3/",
 }
 
+#: What S3 answers when it refuses a request (GDAL reports its message, not the status).
+S3_REFUSAL = re.compile(r"Access ?Denied|InvalidAccessKeyId|SignatureDoesNotMatch|"
+                        r"signature we calculated|InvalidToken|ExpiredToken", re.IGNORECASE)
 #: HTTP status codes worth retrying.
 RETRY_STATUS: frozenset[int] = frozenset({408, 425, 429, 500, 502, 503, 504})
 
@@ -61,6 +64,8 @@ def is_transient(error: BaseException) -> bool:
     from rasterio.errors import RasterioError
 
     if isinstance(error, RasterioError):  # GDAL's HTTP, curl and truncated-tile errors
+        if S3_REFUSAL.search(str(error)):  # S3's answer to wrong keys or an unpaid request
+            return False
         status = re.search(r"HTTP response code: (\d+)", str(error))
         # 403 too: an expired URL signature, renewed before the next attempt
         return status is None or int(status.group(1)) in RETRY_STATUS | {403}

@@ -43,12 +43,13 @@ from rasterio.errors import RasterioError
 
 from cropland.core.bands import BAND_NAMES
 from cropland.core.grid import PatchGrid
-from cropland.errors import SourceError
+from cropland.errors import CredentialsError, SourceError
 from cropland.sources.base import CENSUS_CLOUD, Level, Scene, ScenePatches, Source, SourceOptions
 from cropland.sources.http import COG_GDAL_ENV, host_slot, retry_call
 from cropland.sources.masks import classi_to_qa60, qa60_masks, scl_masks, to_reflectance
 from cropland.sources.offset import OffsetCheck, offset_from_pixels
 from cropland.sources.resample import Pixels, read_under_grids, resample_groups
+from cropland.sources.s3 import S3Settings, is_s3, refused, require_credentials
 from cropland.sources.timings import TIMINGS
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ log = logging.getLogger(__name__)
 BASELINE_OFFSET = -1000.0
 #: Options that change how pixels travel, not which pixels: left out of the provenance.
 TRANSPORT_OPTIONS = frozenset({"max_connections_per_host", "read_threads", "retries", "timeout",
-                               "page_size", "sas_url"})
+                               "page_size", "sas_url", "requester_pays", "s3_endpoint"})
 #: The layers that can serve each mask kind, the first an item has is used.
 MASK_LAYERS: dict[str, tuple[str, ...]] = {
     "scl": ("SCL",), "qa60": ("QA60", "MSK_CLASSI"), "cloud-probability": ("CLOUD_PROB",),
@@ -78,6 +79,12 @@ class ItemOptions(SourceOptions):
     cloud_property: str = Field("eo:cloud_cover", description="Item property of the scene cloud %.")
     max_connections_per_host: int = Field(8, gt=0, description="Concurrent requests per host.")
     read_threads: int = Field(8, gt=0, description="Band files read in parallel per scene.")
+    requester_pays: bool | None = Field(
+        None, description="Agree to pay for reads of s3:// requester-pays buckets "
+        "(AWS_REQUEST_PAYER=requester); default: the catalogue preset's.")
+    s3_endpoint: str | None = Field(
+        None, description="S3-compatible endpoint URL of s3:// hrefs (https://host[:port]); "
+        "default: the catalogue preset's, else AWS.")
     retries: int = Field(6, gt=0, description="Attempts per request before the job fails.")
     timeout: float = Field(60.0, gt=0, description="Seconds before a request times out.")
 
@@ -106,6 +113,11 @@ class ItemReader(Source):
         super().__init__(level, options, resampling)
         self.bands = self._band_keys()
         self.mask = self._mask_kind()
+        s3 = self.preset().get("s3", {})
+        self.s3 = S3Settings(
+            endpoint=self.options.s3_endpoint or s3.get("endpoint"), region=s3.get("region"),
+            requester_pays=(s3.get("requester_pays", False) if self.options.requester_pays is None
+                            else self.options.requester_pays))
 
     def describe(self) -> dict[str, Any]:
         """Provenance without the transport settings (they do not change the pixels)."""
@@ -230,11 +242,16 @@ class ItemReader(Source):
                       layer: str) -> list[Pixels | None]:
         """One asset's native pixels under each grid; the file is opened once for all."""
         merge = classi_to_qa60 if layer == "MSK_CLASSI" else None
+        s3 = is_s3(href)
+        if s3:  # before any request: no credentials is one line, not a retried failure
+            require_credentials(href, self.s3.requester_pays)
+        env = {**COG_GDAL_ENV, **(self.s3.gdal_env() if s3 else {})}
+
         def attempt() -> list[Pixels | None]:
             path = self.gdal_path(href, scene)
             started = time.perf_counter()
             with host_slot(href, self.options.max_connections_per_host), \
-                    rasterio.Env(**COG_GDAL_ENV, GDAL_HTTP_TIMEOUT=int(self.options.timeout)), \
+                    rasterio.Env(**env, GDAL_HTTP_TIMEOUT=int(self.options.timeout)), \
                     rasterio.open(path) as src:
                 out = read_under_grids(src, grids, merge)
             TIMINGS.add("read", time.perf_counter() - started)
@@ -246,6 +263,11 @@ class ItemReader(Source):
             return retry_call(attempt, f"read {href}", attempts=attempts,
                               on_retry=lambda e: self.on_read_error(href, e))
         except RasterioError as e:
+            if s3 and refused(e):
+                pays = "" if self.s3.requester_pays else (
+                    ", or set source.options.requester_pays: true for a requester-pays bucket")
+                raise CredentialsError(f"S3 refused {href} ({e}): check the AWS credentials "
+                                       f"(AWS_ACCESS_KEY_ID, AWS_PROFILE){pays}") from None
             raise SourceError(f"cannot read {href} ({type(e).__name__}: {e})") from e
 
     def gdal_path(self, href: str, scene: Scene) -> str:

@@ -35,6 +35,8 @@ CATALOGUES: dict[str, dict[str, Any]] = {
         "url": "https://earth-search.aws.element84.com/v1",
         "collections": {"L2A": "sentinel-2-l2a", "L1C": "sentinel-2-l1c"},
         "bands": EARTH_SEARCH_BANDS, "signing": "none",
+        # L1C: JPEG 2000 in the requester-pays bucket sentinel-s2-l1c (eu-central-1)
+        "s3": {"requester_pays": True, "region": "eu-central-1"},
     },
     "earth-search-c1": {
         "url": "https://earth-search.aws.element84.com/v1",
