@@ -76,6 +76,21 @@ def build(
         _report(build_dataset(cfg, executor=executor, workers=workers, retry_failed=retry_failed))
 
 
+@app.command()
+def check(
+    config: Path = typer.Option(..., "--config", "-c", help="Build configuration (YAML)."),
+    workers: int = typer.Option(1, help="Workers the build will use (for the time estimate)."),
+):
+    """Check a build's source in a minute: items per month, one patch read, reflectance
+    ranges, the baseline offset, and an estimate of the whole build."""
+    from cropland.config import load_config
+    from cropland.extraction.preflight import preflight
+
+    report = preflight(load_config(config), workers=workers)
+    for line in report.lines():
+        typer.echo(line)
+
+
 from cropland.points.cli import app as _points_app  # noqa: E402  (imports typer only)
 
 app.add_typer(_points_app, name="points")
