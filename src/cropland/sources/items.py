@@ -73,7 +73,7 @@ class ItemOptions(SourceOptions):
         description="Asset key of each band (B1..B12, SCL, QA60, MSK_CLASSI, CLOUD_PROB); "
         "merged over the preset.")
     mask: Literal["auto", "scl", "qa60", "cloud-probability", "none"] = Field(
-        "auto", description="Cloud mask layer; auto: SCL for L2A, QA60 for L1C.")
+        "auto", description="Cloud mask layer; auto: SCL for L2A, QA60 (else MSK_CLASSI) for L1C.")
     cloud_probability_threshold: float = Field(
         40.0, ge=0, le=100, description="With mask: cloud-probability, cloudy at or above this %.")
     cloud_property: str = Field("eo:cloud_cover", description="Item property of the scene cloud %.")

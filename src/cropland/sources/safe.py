@@ -178,7 +178,7 @@ def _product_info(root: ElementTree.Element, where: str) -> dict:
         "eo:cloud_cover": float(one("Cloud_Coverage_Assessment")),
         "s2:processing_baseline": one("PROCESSING_BASELINE"),
         "s2:product_type": product_type,
-        "processing:level": "L2A" if product_type.endswith("2A") else "L1C",
+        "processing:level": "L2A" if "2A" in product_type else "L1C",
     }
     return {"id": PurePosixPath(uri).name.removesuffix(".SAFE"), "properties": properties,
             "offsets": offsets}
