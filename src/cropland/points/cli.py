@@ -46,17 +46,34 @@ def sample(
 
 @app.command("import")
 def import_(
-    original: Path = typer.Argument(..., help="Original point list (points_ALL_categories CSV)."),
+    original: Path | None = typer.Argument(
+        None, help="Original point list (points_ALL_categories CSV); or use --published."),
     output: Path = typer.Option(..., "--output", "-o", help="Points table (.csv/.parquet)."),
+    published: str | None = typer.Option(
+        None, help="Fetch a published point list from the original repository instead "
+        "(pinned URL and SHA-256, kept in --cache): e.g. 2019."),
+    cache: Path | None = typer.Option(
+        None, help="Folder of fetched point lists (default: ~/.cache/cropland/points)."),
+    base_url: str | None = typer.Option(
+        None, help="Where the repository's files are (default: $CROPLAND_POINTS_BASE_URL, "
+        "else raw.githubusercontent.com at the pinned commit)."),
     months: Path | None = typer.Option(None, help="Also write the months table here."),
     report: Path | None = typer.Option(None, help="Write every issue (with line) to this CSV."),
     strict: bool = typer.Option(False, help="Fail if any row is rejected."),
 ) -> None:
     """Import the original CSV format; report rejected rows with their line numbers."""
+    from cropland.errors import ConfigError
     from cropland.io import atomic_path
     from cropland.points.original import import_original, write_months
     from cropland.points.table import write_points
 
+    if (original is None) == (published is None):
+        raise ConfigError("give the point list's path or --published NAME (e.g. 2019), not both")
+    if published is not None:
+        from cropland.points.published import fetch_point_list
+
+        original = fetch_point_list(published, cache, base_url)
+        typer.echo(f"point list {published}: {original}")
     result = import_original(original, strict=strict)
     write_points(result.points, output)
     if months is not None:
