@@ -10,7 +10,8 @@ where the pixels come from, and never hold more than one window in memory:
 - the zipped GeoTIFF that AAFC distributes, local or remote, read in place through GDAL's
   ``/vsizip/`` (``/vsizip//vsicurl/`` for a URL) without unpacking:
   ``RasterioAci("aci_2019.zip")`` opens the zip's one GeoTIFF, ``aci_2019.zip!dir/x.tif``
-  names it,
+  names it (remotely, GDAL streams a deflated member up to the window it needs: better
+  downloaded once),
 - Earth Engine's ``AAFC/ACI`` image collection (``EarthEngineAci(2019, region)``), through
   the optional ``earthengine-api`` package (``pip install 'cropland[gee]'``), whose pixels
   are fetched with ``ee.data.computePixels`` one window at a time.
