@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from cropland.data.datasets import StaticDataset, compute_stats
 from cropland.data.pack import pack
+from cropland.data.preprocess import Preprocessing
 from cropland.data.readers import open_reader
 from cropland.data.tensors import load_tensors
 from cropland.models import create_model
@@ -66,7 +67,7 @@ def train_rate(reader, steps: int, batch: int = 64) -> float:
 def load_time(reader) -> float:
     dataset = StaticDataset(reader, "training", "RGB")
     with Timer() as t:
-        load_tensors(dataset, compute_stats(dataset))
+        load_tensors(dataset, Preprocessing(normalization=compute_stats(dataset)))
     return t.wall
 
 

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cropland.data.preprocess import Normalization, Preprocessing
 from cropland.data.tensors import TensorSplit
 from cropland.models import create_model, is_temporal
 
@@ -202,8 +203,8 @@ def device_split(images, labels, rows, device, temporal: bool) -> TensorSplit:
         index = torch.arange(len(images), device=device)
         item_labels = torch.from_numpy(labels).to(device)
     months = torch.zeros(index.shape, dtype=torch.long, device=device)
-    stat = torch.full((3, 1, 1), 0.5, device=device)
-    return TensorSplit(pool, index, item_labels, months, stat, stat / 2, 1 / 255, [])
+    stats = Normalization(("R", "G", "B"), np.full(3, 0.5), np.full(3, 0.25))
+    return TensorSplit(pool, index, item_labels, months, 1 / 255, [], Preprocessing(normalization=stats))
 
 
 def measure(name: str, args, tree: Path, data, device: torch.device) -> list[dict]:

@@ -9,7 +9,9 @@ from tests.data.fakedata import make_tif_dataset
 
 from cropland.data import GeoTiffReader
 from cropland.data.augment import random_dihedral
+from cropland.errors import DatasetError
 from cropland.data.datasets import StaticDataset, TemporalDataset, compute_stats
+from cropland.data.preprocess import Preprocessing
 from cropland.data.tensors import load_tensors
 
 POINTS = {1: ("BARLEY", "training"), 2: ("CORN", "training"), 3: ("OAT", "training"), 4: ("CORN", "test")}
@@ -81,7 +83,7 @@ def test_device_tensors_match_the_dataset(data):
     for ds in (StaticDataset(reader, "training", "RGB,NDVI"), TemporalDataset(reader, "training", "RGB,NDVI")):
         stats = compute_stats(ds)
         ds.normalization = stats
-        split = load_tensors(ds, stats)
+        split = load_tensors(ds, Preprocessing(normalization=stats))
         batch = split.batch(torch.arange(len(ds)))
         expected = torch.stack([ds[i]["image"] for i in range(len(ds))])
         torch.testing.assert_close(batch.x, expected, atol=1e-5, rtol=1e-5)
@@ -109,3 +111,57 @@ def test_datasets_are_exported_and_readers_need_no_torch():
 
     code = "import sys; sys.modules['torch'] = None; import cropland.data; cropland.data.open_reader"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_datasets_open_a_folder_and_apply_transforms(data):
+    """As TorchGeo's datasets: a root path, a split, channels and transforms (a function of the sample)."""
+    reader, written = data
+    ds = StaticDataset(reader.root, split="training", channels="RGB",
+                       transforms=lambda s: {**s, "image": s["image"] * 2, "seen": True})
+    item = ds[6]
+    name = reader.records[ds.rows[6]].name
+    np.testing.assert_array_equal(item["image"].numpy(), 2 * written[name][[3, 2, 1]])
+    assert item["seen"] and ds.classes == ("BARLEY", "CORN", "OAT")
+    series = TemporalDataset(str(reader.root), "test", "NDVI")
+    assert len(series) == 1 and series[0]["mask"].tolist() == [True, True, True, False, False]
+    with pytest.raises(DatasetError, match="unknown split 'train'"):
+        StaticDataset(reader.root, split="train")
+
+
+def test_a_fixed_class_list_sets_the_labels(data):
+    reader, _ = data
+    classes = ("BARLEY", "CANOLA", "CORN", "OAT")
+    ds = StaticDataset(reader, "training", "RGB", classes=classes)
+    expected = [classes.index(reader.records[r].name.label) for r in ds.rows]
+    assert [int(ds[i]["label"]) for i in range(len(ds))] == expected and 1 not in expected
+    with pytest.raises(DatasetError, match="samples of OAT, which are not among its classes"):
+        StaticDataset(reader, "training", "RGB", classes=("BARLEY", "CORN"))
+
+
+def test_the_geotiff_reader_takes_the_classes_of_the_configuration(tmp_path):
+    import yaml
+
+    make_tif_dataset(tmp_path, POINTS, MONTHS, size=4)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"classes": ["CORN", 146, "BARLEY", "OAT"]}))
+    reader = GeoTiffReader(tmp_path)
+    assert reader.classes == ("BARLEY", "CORN", "OAT", "SPRING_WHEAT")  # 146: spring wheat's ACI code
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"classes": ["CORN", "BARLEY"]}))
+    with pytest.raises(DatasetError, match="samples of OAT"):
+        GeoTiffReader(tmp_path)
+
+
+def test_plot_shows_the_sample_and_its_prediction(data):
+    from matplotlib.figure import Figure
+
+    reader, _ = data
+    ds = StaticDataset(reader, "training", "RGB")
+    sample = ds[6]
+    figure = ds.plot(sample)
+    assert isinstance(figure, Figure) and figure._suptitle.get_text() == "label: CORN"
+    shown = figure.axes[0].get_images()[0].get_array()
+    np.testing.assert_allclose(shown, np.clip(sample["image"].numpy().transpose(1, 2, 0) / 0.3, 0, 1), rtol=1e-6)
+    figure = ds.plot({**sample, "prediction": torch.tensor(0)}, suptitle="run 1")
+    assert figure._suptitle.get_text() == "run 1\nlabel: CORN   prediction: BARLEY"
+    series = TemporalDataset(reader, "training", "NDVI")
+    figure = series.plot(series[1])  # point 2: months 6, 7, 8, 10
+    assert [ax.get_title() for ax in figure.axes] == ["month 06", "month 07", "month 08", "missing", "month 10"]

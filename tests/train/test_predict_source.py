@@ -24,7 +24,7 @@ def checkpoint(tmp_path):
             "normalization": {c: {"mean": 0.0, "std": 1.0} for c in TIF_CHANNELS}}
     torch.manual_seed(0)
     model = create_model("tempcnn", len(TIF_CHANNELS), len(classes))
-    torch.save({"model": model.state_dict(), "meta": meta, "epoch": 1}, tmp_path / "best.pt")
+    torch.save({"model": model.state_dict(), "meta": meta, "epoch": 1}, tmp_path / "best.pt")  # as saved before RunSpec
     return tmp_path
 
 
@@ -41,11 +41,14 @@ def test_predict_a_point_through_the_simulator(checkpoint):
 
 def test_prediction_inputs_are_prepared_as_in_training():
     """Resize before normalising, as training does: a pixel with no data spoils its whole area."""
-    from cropland.train.predict import _prepare
+    from cropland.train.spec import RunSpec
 
-    image = np.arange(2 * 4 * 4, dtype=np.float32).reshape(2, 4, 4)
-    image[0, 0, 0] = np.nan
-    meta = {"size": None, "resize": 2, "normalization": {"A": {"mean": 1.0, "std": 2.0}, "B": {"mean": 0.0, "std": 4.0}}}
-    expected = image.reshape(2, 2, 2, 2, 2).mean(axis=(2, 4))  # NaN propagates to its 2 x 2 block
+    image = np.arange(2 * 6 * 6, dtype=np.float32).reshape(2, 6, 6)
+    image[0, 1, 1] = np.nan
+    spec = RunSpec(model="small_cnn", channels=("A", "B"), classes=("X", "Y"), months=(7,), temporal=False,
+                   temporal_mode=None, size=4, resize=2,
+                   normalization={"A": {"mean": 1.0, "std": 2.0}, "B": {"mean": 0.0, "std": 4.0}})
+    cropped = image[:, 1:5, 1:5]
+    expected = cropped.reshape(2, 2, 2, 2, 2).mean(axis=(2, 4))  # NaN propagates to its 2 x 2 block
     expected = (expected - np.array([1.0, 0.0])[:, None, None]) / np.array([2.0, 4.0])[:, None, None]
-    assert np.allclose(_prepare(image, meta, "test"), np.nan_to_num(expected, nan=0.0))
+    np.testing.assert_allclose(spec.preprocessing(image).numpy(), np.nan_to_num(expected, nan=0.0), rtol=1e-6)

@@ -66,7 +66,7 @@ def test_predict_crops_like_the_packed_training_data(png_tree, tmp_path):
     pack(png_tree, packed, channels="RGB", size=64)
     run = tmp_path / "run"
     loop.train(_config(packed, run, model="small_cnn", resize=None, epochs=1))
-    assert torch.load(run / "best.pt", weights_only=True)["meta"]["size"] == 64
+    assert torch.load(run / "best.pt", weights_only=True)["spec"]["size"] == 64
     from_pack = predict_point(run, packed, 1, 2019, device="cpu")
     from_tree = predict_point(run, png_tree, 1, 2019, device="cpu")
     for a, b in zip(from_pack, from_tree, strict=True):
@@ -88,7 +88,7 @@ def test_predict_renders_geotiffs_as_the_training_pngs_were(tmp_path):
     }), progress=False)
     run = tmp_path / "run"
     loop.train(_config(out, run, source="png", model="small_cnn", resize=None, epochs=1))
-    assert torch.load(run / "best.pt", weights_only=True)["meta"]["render"]["rgb_max"] == 0.6
+    assert torch.load(run / "best.pt", weights_only=True)["spec"]["render"]["rgb_max"] == 0.6
     tif = next((out / "tif").rglob("*.tif"))
     png = next(out.glob(f"2019/RGB/*/*/{tif.stem}_RGB.png"))
     [from_tif], [from_png] = predict_files(run, [tif], "cpu"), predict_files(run, [png], "cpu")

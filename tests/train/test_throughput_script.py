@@ -34,7 +34,7 @@ def test_throughput_script_runs_without_gdal_or_pydantic(tmp_path):
 def test_training_modules_import_without_gdal_or_pydantic():
     code = (
         "import sys; sys.modules.update(dict.fromkeys(['rasterio', 'osgeo', 'pyproj', 'pydantic'])); "
-        "import cropland.data.readers, cropland.data.pack, cropland.models, cropland.train.loop"
+        "import cropland.data.readers, cropland.data.pack, cropland.data.stream, cropland.models, cropland.train.loop"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)

@@ -53,13 +53,13 @@ def test_evaluation_predicts_every_item_once_with_its_own_label():
     labels = torch.tensor(np.random.default_rng(0).integers(0, classes, n))
     pool = labels.float().view(n, 1, 1, 1).expand(n, 2, 4, 4).contiguous()
     split = TensorSplit(pool=pool, rows=torch.arange(n), labels=labels, months=torch.zeros(n, dtype=torch.long),
-                        mean=torch.zeros(2, 1, 1), std=torch.ones(2, 1, 1), scale=1.0, names=[str(i) for i in range(n)])
+                        scale=1.0, names=[str(i) for i in range(n)])
     probs = predict_split(_Oracle(classes), split, batch_size=8, device=torch.device("cpu"))
     assert probs.shape == (n, classes)
     assert (probs.argmax(1) == labels.numpy()).all()
     order = torch.randperm(n)  # items stored in another order are still matched to their own labels
     shuffled = TensorSplit(pool=pool[order], rows=torch.argsort(order), labels=labels, months=split.months,
-                           mean=split.mean, std=split.std, scale=1.0, names=split.names)
+                           scale=1.0, names=split.names)
     assert (predict_split(_Oracle(classes), shuffled, 6, torch.device("cpu")).argmax(1) == labels.numpy()).all()
 
 

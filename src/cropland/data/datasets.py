@@ -1,6 +1,10 @@
-"""PyTorch datasets over any reader: static (one sample) and temporal (months of a point-year).
+"""PyTorch datasets over a dataset folder or any reader: static (one sample) and temporal
+(the months of a point-year), in the shape TorchGeo's datasets have.
 
-Sample dictionaries (``C`` channels, ``H`` x ``W`` pixels, ``T`` months):
+``StaticDataset("demo-out", split="training", channels="RGB")`` opens the folder with
+:func:`~cropland.data.readers.open_reader` (packed arrays, GeoTIFFs, a PNG tree, a release);
+a :class:`~cropland.data.readers.Reader` can be given instead of the path. Sample
+dictionaries (``C`` channels, ``H`` x ``W`` pixels, ``T`` months):
 
 =============  =====================  ========================================================
 key            static                 temporal
@@ -13,15 +17,18 @@ key            static                 temporal
 ``year``       int                    int
 =============  =====================  ========================================================
 
-Images are normalised with per-channel statistics of the training split when a
-:class:`Normalization` is given; NaN (no clear observation) becomes 0 after normalisation.
+Labels index :attr:`classes`: the dataset's declared classes (its configuration), or a list
+given by the caller, never only the labels one split or year happens to hold. Images are
+prepared by :class:`~cropland.data.preprocess.Preprocessing` (crop to ``size``, normalise
+with the training split's statistics when a :class:`Normalization` is given; NaN -> 0), then
+``transforms`` (a function of the sample dict) is applied. :meth:`plot` draws a sample.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -29,80 +36,84 @@ import torch
 from torch.utils.data import Dataset
 
 from cropland.core.naming import SampleName
-from cropland.data.readers import Reader, center_crop, selected_channels
+from cropland.data.channels import PNG_RGB_CHANNELS
+from cropland.data.preprocess import Normalization, Preprocessing
+from cropland.data.readers import SPLITS, Reader, check_classes, open_reader, selected_channels
 from cropland.errors import DatasetError
+
+__all__ = ["DEFAULT_MONTHS", "Normalization", "StaticDataset", "TemporalDataset", "compute_stats"]
 
 #: The months of the dataset: June to October.
 DEFAULT_MONTHS: tuple[int, ...] = (6, 7, 8, 9, 10)
 TemporalMode = Literal["triplet", "series"]
-
-
-@dataclass
-class Normalization:
-    """Per-channel mean and standard deviation (in reader units), keyed by channel name."""
-
-    channels: tuple[str, ...]
-    mean: np.ndarray
-    std: np.ndarray
-
-    def to_dict(self) -> dict[str, dict[str, float]]:
-        """``{channel: {"mean": m, "std": s}}`` (JSON-ready)."""
-        return {c: {"mean": float(m), "std": float(s)} for c, m, s in zip(self.channels, self.mean, self.std, strict=True)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, dict[str, float]]) -> Normalization:
-        """Inverse of :meth:`to_dict`."""
-        names = tuple(data)
-        return cls(names, np.array([data[c]["mean"] for c in names]), np.array([data[c]["std"] for c in names]))
-
-    def apply(self, image: np.ndarray) -> np.ndarray:
-        """Normalise a ``(..., C, H, W)`` array; NaN -> 0."""
-        shape = (-1, 1, 1)
-        out = (image - self.mean.reshape(shape).astype(np.float32)) / self.std.reshape(shape).astype(np.float32)
-        return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+Transform = Callable[[dict], dict]
+#: Reflectance shown at full brightness by :meth:`plot` (the PNGs' default ``rgb_max``).
+PLOT_RGB_MAX = 0.3
 
 
 class _CropDataset(Dataset):
-    """Shared parts: reader, split, channel selection, row table and normalisation."""
+    """Shared parts: reader, split, channels, classes, row table, preprocessing and plot."""
 
     rows: np.ndarray
 
     def __init__(
         self,
-        reader: Reader,
-        split: str,
+        root: str | Path | Reader,
+        split: str = "training",
         channels: str | Sequence[str] = "RGB",
+        transforms: Transform | None = None,
+        classes: Sequence[str] | None = None,
         months: Sequence[int] = DEFAULT_MONTHS,
         size: int | None = None,
         normalization: Normalization | None = None,
+        source: str = "auto",
     ) -> None:
-        self.reader = reader
+        if split not in SPLITS:
+            raise DatasetError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+        self.reader = root if isinstance(root, Reader) else open_reader(root, channels, source)
+        self.root = self.reader.root
         self.split = split
-        self.channels = selected_channels(reader, channels)
+        self.channels = selected_channels(self.reader, channels)
+        self.transforms = transforms
         self.months = tuple(months)
         self.size = size
         self.normalization = normalization
-        self.classes = reader.classes
         if normalization is not None and normalization.channels != self.channels:
             raise DatasetError(
                 f"normalisation statistics are for {normalization.channels}, the dataset reads {self.channels}"
             )
         self.indices = [
-            i for i, r in enumerate(reader.records) if r.split == split and r.name.month in self.months
+            i for i, r in enumerate(self.reader.records) if r.split == split and r.name.month in self.months
         ]
         if not self.indices:
-            raise DatasetError(f"split {split!r} of {reader.root} has no samples in months {self.months}")
+            raise DatasetError(f"split {split!r} of {self.reader.root} has no samples in months {self.months}")
+        self.classes = self.reader.classes if classes is None else check_classes(
+            (self.reader.records[i] for i in self.indices), classes, f"split {split} of {self.reader.root}")
+        self._class_index = {c: i for i, c in enumerate(self.classes)}
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """How items are prepared: crop to ``size``, normalise with ``normalization``."""
+        return Preprocessing(self.size, None, self.normalization)
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def _image(self, row: int) -> np.ndarray:
-        name = self.reader.records[row].name
-        image = center_crop(self.reader.read(row, self.channels), self.size, self.reader.expected_path(name))
-        return self.normalization.apply(image) if self.normalization else image
+    def _image(self, row: int) -> torch.Tensor:
+        image = self.reader.read(row, self.channels)
+        if self.size is not None and min(image.shape[-2:]) < self.size:
+            name = self.reader.records[row].name
+            raise DatasetError(
+                f"{self.reader.expected_path(name)} is {image.shape[-2]} x {image.shape[-1]} pixels, "
+                f"smaller than the size {self.size} asked for"
+            )
+        return self.preprocessing(image)
 
     def _label(self, row: int) -> int:
-        return self.reader.label_index(self.reader.records[row].name.label)
+        return self._class_index[self.reader.records[row].name.label]
+
+    def _transformed(self, sample: dict) -> dict:
+        return self.transforms(sample) if self.transforms is not None else sample
 
     @property
     def labels(self) -> np.ndarray:
@@ -120,28 +131,85 @@ class _CropDataset(Dataset):
             out.append(f"POINT_{n.point_id}_{n.year}_{n.province}_{n.label}_m{months}")
         return out
 
+    def plot(self, sample: dict, show_titles: bool = True, suptitle: str | None = None):
+        """A matplotlib figure of a sample: RGB when the channels hold it, else the first channel;
+        one panel per month for a temporal sample. The title gives the class and, when the
+        sample has a ``prediction`` (a class index), the prediction."""
+        from matplotlib.figure import Figure
+
+        image = np.asarray(sample["image"], dtype=np.float32)
+        frames = image if image.ndim == 4 else image[None]
+        present = np.asarray(sample.get("mask", np.ones(len(frames), bool)), dtype=bool).reshape(-1)
+        months = np.atleast_1d(np.asarray(sample.get("months", 0)))
+        figure = Figure(figsize=(2.6 * len(frames), 3.0 if len(frames) > 1 else 3.4), layout="constrained")
+        axes = figure.subplots(1, len(frames), squeeze=False)[0]
+        for t, (ax, frame) in enumerate(zip(axes, frames, strict=True)):
+            shown = self._display(frame)
+            ax.imshow(shown, cmap=None if shown.ndim == 3 else "viridis")
+            ax.set_axis_off()
+            if len(frames) > 1:
+                ax.set_title(f"month {int(months[t]):02d}" if present[t] else "missing", fontsize=9)
+        if show_titles:
+            title = f"label: {self.classes[int(sample['label'])]}"
+            if "prediction" in sample:
+                title += f"   prediction: {self.classes[int(sample['prediction'])]}"
+            figure.suptitle(title if suptitle is None else f"{suptitle}\n{title}")
+        elif suptitle is not None:
+            figure.suptitle(suptitle)
+        return figure
+
+    def _display(self, frame: np.ndarray) -> np.ndarray:
+        """``(H, W, 3)`` RGB in 0-1, or ``(H, W)`` of the first channel."""
+        rgb = [self.channels.index(c) for c in ("B4", "B3", "B2") if c in self.channels]
+        png = [self.channels.index(c) for c in PNG_RGB_CHANNELS if c in self.channels]
+        picked = rgb if len(rgb) == 3 else png if len(png) == 3 else None
+        if picked is None:
+            return np.nan_to_num(frame[0])
+        values = np.nan_to_num(frame[picked])
+        if self.normalization is not None:  # normalised: stretch each channel to its 2-98 % range
+            low, high = np.percentile(values, (2, 98), axis=(1, 2), keepdims=True)
+            values = (values - low) / np.maximum(high - low, 1e-6)
+        elif len(rgb) == 3:  # reflectance, shown as the PNGs render it
+            values = values / PLOT_RGB_MAX
+        return np.clip(values, 0, 1).transpose(1, 2, 0)
+
 
 class StaticDataset(_CropDataset):
-    """One item per sample (one point, one month of one year)."""
+    """One item per sample (one point, one month of one year).
 
-    def __init__(self, reader: Reader, split: str, channels: str | Sequence[str] = "RGB", **kwargs) -> None:
-        super().__init__(reader, split, channels, **kwargs)
+    Args:
+        root: a dataset folder (packed, GeoTIFF build, PNG tree, release) or a reader.
+        split: ``training``, ``validation`` or ``test`` (the dataset's own split of points).
+        channels: ``RGB``, an index, a band, ``bands``, ``all`` or a comma list.
+        transforms: a function of the sample dict, applied last.
+        classes: the class list labels index (default: the dataset's declared classes).
+        months: the months to use.
+        size: centre-crop images to this many pixels (65 -> 64).
+        normalization: per-channel statistics (of the training split: :func:`compute_stats`).
+        source: which reader opens ``root`` (``auto``, ``packed``, ``tif``, ``png``, ...).
+    """
+
+    def __init__(self, root: str | Path | Reader, split: str = "training", channels: str | Sequence[str] = "RGB",
+                 **kwargs) -> None:
+        super().__init__(root, split, channels, **kwargs)
         self.rows = np.array(self.indices, dtype=np.int64)
 
     def __getitem__(self, i: int) -> dict:
         row = int(self.rows[i])
         name = self.reader.records[row].name
-        return {
-            "image": torch.from_numpy(np.ascontiguousarray(self._image(row), dtype=np.float32)),
+        return self._transformed({
+            "image": self._image(row),
             "label": torch.tensor(self._label(row)),
             "months": torch.tensor(name.month),
             "point_id": name.point_id,
             "year": name.year,
-        }
+        })
 
 
 class TemporalDataset(_CropDataset):
     """The months of one point and year.
+
+    Takes the arguments of :class:`StaticDataset`, and:
 
     Args:
         mode: ``triplet``: every run of three consecutive months that are all present (the
@@ -153,14 +221,14 @@ class TemporalDataset(_CropDataset):
 
     def __init__(
         self,
-        reader: Reader,
-        split: str,
+        root: str | Path | Reader,
+        split: str = "training",
         channels: str | Sequence[str] = "RGB",
         mode: TemporalMode = "series",
         missing: Literal["mask", "error"] = "mask",
         **kwargs,
     ) -> None:
-        super().__init__(reader, split, channels, **kwargs)
+        super().__init__(root, split, channels, **kwargs)
         self.mode = mode
         groups = self._group()
         if mode == "triplet":
@@ -202,19 +270,19 @@ class TemporalDataset(_CropDataset):
         row = self.rows[i]
         present = row >= 0
         first = int(row[present][0])
-        images = [self._image(int(r)) for r in row[present]]
-        stack = np.zeros((len(row),) + images[0].shape, dtype=np.float32)
-        stack[present] = np.stack(images)
+        images = torch.stack([self._image(int(r)) for r in row[present]])
+        stack = torch.zeros((len(row),) + images.shape[1:], dtype=torch.float32)
+        stack[torch.from_numpy(present)] = images
         name = self.reader.records[first].name
         months = np.array([self.reader.records[int(r)].name.month if r >= 0 else 0 for r in row])
-        return {
-            "image": torch.from_numpy(stack),
+        return self._transformed({
+            "image": stack,
             "label": torch.tensor(self._label(first)),
             "mask": torch.from_numpy(present.copy()),
-            "months": torch.from_numpy(months.copy()),
+            "months": torch.from_numpy(months),
             "point_id": name.point_id,
             "year": name.year,
-        }
+        })
 
 
 def _triplets(groups: dict[tuple[int, int], dict[int, int]], months: Sequence[int]) -> np.ndarray:
@@ -240,10 +308,11 @@ def compute_stats(dataset: _CropDataset, chunk: int = 512) -> Normalization:
     squares = np.zeros(len(channels))
     count = np.zeros(len(channels))
     for block in read_chunks(dataset, rows, f"statistics of {dataset.split}", chunk):
-        block = block.astype(np.float64) * pixel_scale(block.dtype)
-        valid = ~np.isnan(block)
-        total += np.where(valid, block, 0).sum(axis=(0, 2, 3))
-        squares += np.where(valid, block**2, 0).sum(axis=(0, 2, 3))
+        values = block.astype(np.float32) * np.float32(pixel_scale(block.dtype))
+        valid = ~np.isnan(values)
+        values[~valid] = 0
+        total += values.sum(axis=(0, 2, 3), dtype=np.float64)
+        squares += np.square(values).sum(axis=(0, 2, 3), dtype=np.float64)
         count += valid.sum(axis=(0, 2, 3))
     mean = total / np.maximum(count, 1)
     std = np.sqrt(np.maximum(squares / np.maximum(count, 1) - mean**2, 0))

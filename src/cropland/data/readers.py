@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cropland.core.classes import get_class
 from cropland.core.naming import IMAGE_TYPES, SampleName
 from cropland.data.channels import (
     TIF_CHANNELS,
@@ -28,7 +29,7 @@ from cropland.data.channels import (
     resolve_channels,
 )
 from cropland.dataset import SPLIT_NAMES, DatasetFolder, png_path, tif_path
-from cropland.errors import DatasetError, NameFormatError
+from cropland.errors import DatasetError, NameFormatError, UnknownClassError
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,21 @@ def render_settings(root: str | Path) -> dict | None:
     return DatasetFolder(built_from(root)).config_data.get("render")
 
 
+def declared_classes(root: str | Path) -> tuple[str, ...] | None:
+    """The classes a dataset declares (its build configuration's ``classes``), sorted; None if none.
+
+    A model's class list comes from here, not from the labels found in one split or year, so
+    a year that lacks a class keeps every class index.
+    """
+    keys = DatasetFolder(built_from(root)).config_data.get("classes")
+    if not keys:
+        return None
+    try:
+        return tuple(sorted({get_class(k).name for k in keys}))
+    except UnknownClassError as e:
+        raise DatasetError(f"{DatasetFolder(built_from(root)).config_path}: {e}") from None
+
+
 def check_no_leak(records: Iterable[SampleRecord], origin: str) -> None:
     """Raise when one point is in two splits (a point must stay in one split in every year)."""
     seen: dict[int, str] = {}
@@ -85,6 +101,21 @@ def check_no_leak(records: Iterable[SampleRecord], origin: str) -> None:
                 f"point {r.name.point_id} is in both {first} and {r.split} in {origin}; "
                 "splits must be grouped by point (regenerate them with the dataset's splits.json)"
             )
+
+
+def check_classes(records: Iterable[SampleRecord], classes: Iterable[str] | None, origin: str) -> tuple[str, ...]:
+    """The class list: ``classes`` (sorted), which must hold every label; else the labels found."""
+    found = {r.name.label for r in records}
+    if classes is None:
+        return tuple(sorted(found))
+    classes = tuple(sorted(set(classes)))
+    unknown = sorted(found - set(classes))
+    if unknown:
+        raise DatasetError(
+            f"{origin} has samples of {', '.join(unknown)}, which are not among its classes "
+            f"({', '.join(classes)}); add them to the configuration's classes or remove those samples"
+        )
+    return classes
 
 
 def sha256_file(path: Path) -> str:
@@ -134,13 +165,14 @@ class Reader(ABC):
         """Class index of a class folder name."""
         return self.classes.index(label)
 
-    def _finish(self, records: list[SampleRecord], origin: str) -> None:
+    def _finish(self, records: list[SampleRecord], origin: str, classes: Iterable[str] | None = None) -> None:
+        """Sort and check the records; ``classes``: the declared class list (default: the labels found)."""
         if not records:
             raise DatasetError(f"no samples found in {origin}; check the path and docs/format.md")
         records.sort(key=lambda r: (r.name.point_id, r.name.year, r.name.month))
         check_no_leak(records, origin)
         self.records = records
-        self.classes = tuple(sorted({r.name.label for r in records}))
+        self.classes = check_classes(records, classes, origin)
 
 
 class GeoTiffReader(Reader):
@@ -162,7 +194,7 @@ class GeoTiffReader(Reader):
                 continue
             self.paths[name] = path
             records.append(SampleRecord(name, split))
-        self._finish(records, str(self.root / "tif"))
+        self._finish(records, str(self.root / "tif"), declared_classes(self.root))
 
     def expected_path(self, name: SampleName) -> str:
         return str(tif_path(self.root, name))
@@ -247,7 +279,8 @@ class PngTreeReader(Reader):
                 raise DatasetError(f"{path} is under {split!r}; split folders are {', '.join(SPLITS)}")
             records.append(SampleRecord(name, split))
         self._check_split_file(records)
-        self._finish(records, f"the PNG tree {self.root}")
+        folders = {p.name for p in self.root.glob(f"[0-9][0-9][0-9][0-9]/{self.image_types[0]}/*/*") if p.is_dir()}
+        self._finish(records, f"the PNG tree {self.root}", declared_classes(self.root) or folders)
         self._split_of = {r.name.point_id: r.split for r in self.records}
 
     def _check_split_file(self, records: list[SampleRecord]) -> None:
@@ -322,22 +355,39 @@ class PackedReader(Reader):
         self.manifest = manifest
         self.channels = tuple(manifest["channels"])
         self.scale = float(manifest["scale"])
-        self.arrays: dict[str, np.ndarray] = {}
+        self.split_names = tuple(manifest["splits"])
         records: list[SampleRecord] = []
-        self.rows: list[tuple[str, int]] = []
         for split, entry in manifest["splits"].items():
             for key in ("images", "samples"):
                 self._check_file(entry[key], verify)
-            self.arrays[split] = np.load(self.root / entry["images"]["file"], mmap_mode="r")
-            for row, name in enumerate(self._read_samples(self.root / entry["samples"]["file"])):
-                records.append(SampleRecord(name, split))
-                self.rows.append((split, row))
+            records.extend(SampleRecord(name, split) for name in self._read_samples(self.root / entry["samples"]["file"]))
+        split_of = np.repeat(np.arange(len(self.split_names), dtype=np.int8),
+                             [e["count"] for e in manifest["splits"].values()])
+        row_in_split = np.concatenate([np.arange(e["count"]) for e in manifest["splits"].values()] or [np.zeros(0, int)])
+        if len(split_of) != len(records):
+            raise DatasetError(f"{manifest_path}: its counts do not match the samples files; re-run `cropland pack`")
         order = sorted(range(len(records)), key=lambda i: (records[i].name.point_id, records[i].name.year, records[i].name.month))
-        records = [records[i] for i in order]
-        self.rows = [self.rows[i] for i in order]
-        check_no_leak(records, str(self.root))
-        self.records = records
+        self.records = [records[i] for i in order]
+        #: Where each record's image is: its split's array and its row there (NumPy, so that
+        #: DataLoader workers share them without copying Python objects).
+        self.split_of, self.row_in_split = split_of[order], row_in_split[order]
+        check_no_leak(self.records, str(self.root))
         self.classes = tuple(manifest["classes"])
+        self._arrays: dict[str, np.ndarray] | None = None
+
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Each split's images, memory-mapped (opened on first use, in each process)."""
+        if self._arrays is None:
+            self._arrays = {
+                split: np.load(self.root / entry["images"]["file"], mmap_mode="r")
+                for split, entry in self.manifest["splits"].items()
+            }
+        return self._arrays
+
+    def __getstate__(self) -> dict:
+        """Pickled without the mapped arrays (a worker process maps the files itself)."""
+        return {**self.__dict__, "_arrays": None}
 
     def _check_file(self, entry: dict, verify: bool) -> None:
         path = self.root / entry["file"]
@@ -358,24 +408,26 @@ class PackedReader(Reader):
         return [self.channels.index(c) for c in channels]
 
     def read(self, index: int, channels: Sequence[str]) -> np.ndarray:
-        split, row = self.rows[index]
-        array = self.arrays[split][row][self._channel_index(channels)]
-        return array.astype(np.float32) * np.float32(self.scale)
+        array = self.arrays[self.split_names[self.split_of[index]]][self.row_in_split[index]]
+        return array[self._channel_index(channels)].astype(np.float32) * np.float32(self.scale)
 
     def read_many(self, indices: Sequence[int], channels: Sequence[str], size: int | None) -> np.ndarray:
         idx = np.asarray(indices, dtype=np.int64)
-        out = None
         chan = self._channel_index(channels)
-        for split, array in self.arrays.items():
-            sel = np.flatnonzero([self.rows[i][0] == split for i in idx])
+        out = None
+        for s, split in enumerate(self.split_names):
+            sel = np.flatnonzero(self.split_of[idx] == s)
             if sel.size == 0:
                 continue
-            rows = np.array([self.rows[i][1] for i in idx[sel]])
-            block = center_crop(array[np.sort(rows)][:, chan], size, str(self.root))
-            block = block[np.argsort(np.argsort(rows))]
+            rows = self.row_in_split[idx[sel]]
+            order = np.argsort(rows, kind="stable")  # read the mapped file forwards
+            block = self.arrays[split][rows[order]]
+            if chan != list(range(block.shape[1])):
+                block = block[:, chan]
+            block = center_crop(block, size, str(self.root))
             if out is None:
                 out = np.empty((len(idx),) + block.shape[1:], block.dtype)
-            out[sel] = block
+            out[sel[order]] = block
         return out if out is not None else np.zeros((0, len(chan), 1, 1), np.float32)
 
 

@@ -111,7 +111,7 @@ class ShardReader(Reader):
                 self.where.append((f, int(g), int(o)))
         order = sorted(range(len(records)), key=lambda i: (records[i].name.point_id, records[i].name.year, records[i].name.month))
         self.where = [self.where[i] for i in order]
-        self._finish([records[i] for i in order], f"the release {self.root}")
+        self._finish([records[i] for i in order], f"the release {self.root}", self.declared_classes)
 
     def _static_files(self) -> list[str]:
         """The static shards, from the release's ``croissant.json`` (works for any URL)."""
@@ -129,6 +129,7 @@ class ShardReader(Reader):
         )
         if not files:
             raise DatasetError(f"{path} lists no static shard (data/static/*.parquet)")
+        self.declared_classes = _croissant_classes(doc)
         return files
 
     @staticmethod
@@ -196,3 +197,10 @@ class ShardReader(Reader):
             planes.update(zip(png_channels(t), array, strict=True))
         return np.stack([planes[c] for c in channels])
 
+
+def _croissant_classes(doc: dict) -> list[str] | None:
+    """The class names of a release's ``classes`` record set (None when it has none)."""
+    for record_set in doc.get("recordSet", []):
+        if record_set.get("@id") == "classes" and record_set.get("data"):
+            return [row["classes/name"] for row in record_set["data"]]
+    return None

@@ -47,6 +47,7 @@ def train(
     patience: int = typer.Option(None, help="Early stopping patience (epochs)."),
     time_budget: float = typer.Option(None, help="Stop once this many seconds of training are spent."),
     pretrained: Path = typer.Option(None, help="Local ImageNet state_dict (torchvision backbones)."),
+    loading: str = typer.Option(None, help="auto (default: resident when the splits fit), resident or stream."),
     config: Path = typer.Option(None, help="YAML of TrainConfig fields; options given here win."),
     resume: bool = typer.Option(False, help="Continue the run in --out from its last.pt."),
 ) -> None:
@@ -61,6 +62,7 @@ def train(
         "dataset": dataset, "out": out, "model": model, "channels": channels, "source": source, "epochs": epochs,
         "batch_size": batch_size, "lr": lr, "seed": seed, "device": device, "temporal_mode": temporal_mode,
         "size": size, "resize": resize, "patience": patience, "time_budget_s": time_budget, "pretrained": pretrained,
+        "loading": loading,
     }
     fields.update({k: v for k, v in given.items() if v is not None})
     if "dataset" not in fields:

@@ -41,3 +41,11 @@ class TrainConfig(BaseModel):
     channels_last: bool = Field(True, description="channels_last memory format on CUDA (static models).")
     pretrained: Path | None = Field(None, description="Local ImageNet state_dict for torchvision backbones.")
     threads: int | None = Field(None, description="CPU threads for torch (None: torch's default).")
+    loading: Literal["auto", "resident", "stream"] = Field(
+        "auto", description="resident: the splits on the device (fastest); stream: batches read by DataLoader "
+        "workers (memory for a few batches); auto: resident when they fit device_memory_mb."
+    )
+    device_memory_mb: float | None = Field(
+        None, gt=0, description="Device memory the resident splits may take (MiB); None: half the free memory."
+    )
+    workers: int = Field(2, ge=0, description="DataLoader worker processes of the streaming path.")

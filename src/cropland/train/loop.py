@@ -15,7 +15,8 @@ import logging
 import math
 import random
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,12 +28,14 @@ from torch import nn
 
 from cropland.data.datasets import StaticDataset, TemporalDataset, compute_stats
 from cropland.data.readers import Reader, open_reader, render_settings, selected_channels
-from cropland.data.tensors import Batch, TensorSplit, load_tensors
+from cropland.data.stream import StreamSplit
+from cropland.data.tensors import Batch, Split, free_memory, load_tensors, resident_bytes
 from cropland.errors import CroplandError
 from cropland.io import atomic_path, write_text_atomic
 from cropland.models import create_model, is_temporal
 from cropland.train.checkpoint import load_checkpoint, save_checkpoint
 from cropland.train.metrics import classification_metrics, confusion_matrix
+from cropland.train.spec import RunSpec
 
 if TYPE_CHECKING:  # no pydantic at run time: a GPU machine without it trains from this module
     from cropland.train.config import TrainConfig
@@ -43,12 +46,13 @@ PAPER_TRIPLET_MODELS = ("lrcn", "cnn3d")
 
 @dataclass
 class PreparedData:
-    """The three splits on the device and what is needed to rebuild the inputs."""
+    """The three splits, ready to give batches, and the run's specification."""
 
-    train: TensorSplit
-    validation: TensorSplit
-    test: TensorSplit
-    meta: dict
+    train: Split
+    validation: Split
+    test: Split
+    spec: RunSpec
+    loading: str  # "resident" or "stream"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -96,50 +100,72 @@ def set_rng_states(states: dict) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def make_dataset(reader: Reader, split: str, meta: dict) -> StaticDataset | TemporalDataset:
-    """The static or temporal dataset a run's ``meta`` describes (unnormalised: see :func:`load_tensors`)."""
-    kwargs = {"months": meta["months"], "size": meta["size"]}
-    if meta["temporal"]:
-        return TemporalDataset(reader, split, meta["channels"], mode=meta["temporal_mode"], **kwargs)
-    return StaticDataset(reader, split, meta["channels"], **kwargs)
+def make_dataset(reader: Reader, split: str, spec: RunSpec) -> StaticDataset | TemporalDataset:
+    """The static or temporal dataset a run's spec describes (unnormalised: batches are normalised on the device)."""
+    kwargs = {"months": spec.months, "size": spec.size, "classes": spec.classes}
+    if spec.temporal:
+        return TemporalDataset(reader, split, spec.channels, mode=spec.temporal_mode, **kwargs)
+    return StaticDataset(reader, split, spec.channels, **kwargs)
+
+
+def resolve_spec(cfg: TrainConfig, reader: Reader) -> RunSpec:
+    """The run's specification: the config's settings, the dataset's classes, the training statistics."""
+    temporal = is_temporal(cfg.model)
+    channels = selected_channels(reader, cfg.channels)
+    size = cfg.size
+    if size is None:  # record what the model sees, so predict crops alike
+        size = int(reader.read(0, channels[:1]).shape[-1])
+    spec = RunSpec(
+        model=cfg.model, channels=channels, classes=tuple(reader.classes), months=tuple(cfg.months),
+        temporal=temporal, temporal_mode=cfg.temporal_mode if temporal else None, size=size, resize=cfg.resize,
+        normalization={}, source=type(reader).__name__,
+        render=render_settings(cfg.dataset),  # predict renders GeoTIFFs as these PNGs were
+    )
+    normalization = compute_stats(make_dataset(reader, "training", spec))
+    return replace(spec, normalization=normalization.to_dict())
+
+
+def load_split(dataset: StaticDataset | TemporalDataset, spec: RunSpec, device: torch.device, loading: str,
+               workers: int = 2) -> Split:
+    """One split, resident on ``device`` or streamed to it."""
+    if loading == "stream":
+        return StreamSplit(dataset, spec.preprocessing, device, workers)
+    return load_tensors(dataset, spec.preprocessing, device)
+
+
+def choose_loading(cfg: TrainConfig, datasets: list, spec: RunSpec, device: torch.device) -> str:
+    """``cfg.loading``, or with ``auto`` resident when the splits fit the memory allowed, else stream."""
+    if cfg.loading != "auto":
+        return cfg.loading
+    need = sum(resident_bytes(ds, spec.preprocessing) for ds in datasets)
+    if cfg.device_memory_mb is not None:
+        allowed = cfg.device_memory_mb * 2**20
+    else:  # half the free memory: the rest is for the model, its activations and the optimiser
+        allowed = free_memory(device) / 2
+    loading = "resident" if need <= allowed else "stream"
+    log.info("data: the splits take %.1f MiB, %.1f MiB allowed on %s: %s", need / 2**20, allowed / 2**20,
+             device, "resident" if loading == "resident" else "streamed in batches")
+    return loading
 
 
 def prepare_data(cfg: TrainConfig, device: torch.device) -> PreparedData:
-    """Read the three splits (the dataset's own split file) once and put them on ``device``."""
+    """Read the three splits (the dataset's own split file): resident on ``device``, or streamed."""
     reader = open_reader(cfg.dataset, cfg.channels, cfg.source)
-    temporal = is_temporal(cfg.model)
-    meta = {
-        "model": cfg.model,
-        "temporal": temporal,
-        "temporal_mode": cfg.temporal_mode if temporal else None,
-        "months": list(cfg.months),
-        "size": cfg.size,
-        "resize": cfg.resize,
-        "classes": list(reader.classes),
-        "source": type(reader).__name__,
-    }
-    meta["channels"] = list(selected_channels(reader, cfg.channels))
-    meta["render"] = render_settings(cfg.dataset)  # predict renders GeoTIFFs as these PNGs were
-    if meta["size"] is None and len(reader.records):  # what the model sees, so predict crops alike
-        meta["size"] = int(reader.read(0, meta["channels"][:1]).shape[-1])
-    train_ds = make_dataset(reader, "training", meta)
-    normalization = compute_stats(train_ds)
-    meta["normalization"] = normalization.to_dict()
-    splits = {
-        split: load_tensors(make_dataset(reader, split, meta), normalization, device, cfg.resize)
-        for split in ("training", "validation", "test")
-    }
+    spec = resolve_spec(cfg, reader)
+    datasets = {split: make_dataset(reader, split, spec) for split in ("training", "validation", "test")}
+    loading = choose_loading(cfg, list(datasets.values()), spec, device)
+    splits = {name: load_split(ds, spec, device, loading, cfg.workers) for name, ds in datasets.items()}
     log.info(
         "data: %s items training, %s validation, %s test; %d channels; classes %s",
-        *(len(s) for s in splits.values()), len(meta["channels"]), ", ".join(reader.classes),
+        *(len(s) for s in splits.values()), len(spec.channels), ", ".join(spec.classes),
     )
-    return PreparedData(splits["training"], splits["validation"], splits["test"], meta)
+    return PreparedData(splits["training"], splits["validation"], splits["test"], spec, loading)
 
 
-def build_model(meta: dict, pretrained: Path | None = None) -> nn.Module:
-    """The model a run's ``meta`` describes (random weights unless ``pretrained``)."""
+def build_model(spec: RunSpec, pretrained: Path | None = None) -> nn.Module:
+    """The model a run's spec describes (random weights unless ``pretrained``)."""
     kwargs = {"pretrained": pretrained} if pretrained else {}
-    return create_model(meta["model"], len(meta["channels"]), len(meta["classes"]), **kwargs)
+    return create_model(spec.model, len(spec.channels), len(spec.classes), **kwargs)
 
 
 def forward(model: nn.Module, batch: Batch, channels_last: bool) -> torch.Tensor:
@@ -159,11 +185,11 @@ def autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManag
 
 @torch.no_grad()
 def predict_split(
-    model: nn.Module, split: TensorSplit, batch_size: int, device: torch.device, amp: bool = True, channels_last: bool = False
+    model: nn.Module, split: Split, batch_size: int, device: torch.device, amp: bool = True, channels_last: bool = False
 ) -> np.ndarray:
     """Class probabilities ``(N, K)`` for every item of ``split``, in item order, each once."""
     model.eval()
-    seen = torch.zeros(len(split), dtype=torch.int64, device=split.rows.device)
+    seen = torch.zeros(len(split), dtype=torch.int64, device=split.device)
     chunks, order = [], []
     for batch in split.batches(batch_size):
         with autocast(device, amp):
@@ -179,7 +205,7 @@ def predict_split(
     return out.cpu().numpy()
 
 
-def evaluate_split(model: nn.Module, split: TensorSplit, classes: list[str], cfg: TrainConfig) -> tuple[dict, np.ndarray]:
+def evaluate_split(model: nn.Module, split: Split, classes: Sequence[str], cfg: TrainConfig) -> tuple[dict, np.ndarray]:
     """Metrics and probabilities of ``model`` on every item of ``split``."""
     device = resolve_device(cfg.device)
     probs = predict_split(model, split, cfg.eval_batch_size, device, cfg.amp, _channels_last(cfg, split))
@@ -192,7 +218,7 @@ def evaluate_split(model: nn.Module, split: TensorSplit, classes: list[str], cfg
     return metrics, probs
 
 
-def _channels_last(cfg: TrainConfig, split: TensorSplit) -> bool:
+def _channels_last(cfg: TrainConfig, split: Split) -> bool:
     return cfg.channels_last and resolve_device(cfg.device).type == "cuda" and not split.temporal
 
 
@@ -205,7 +231,8 @@ def _load_resume(run: Path, cfg: TrainConfig) -> dict | None:
         raise CroplandError(f"cannot resume {run}: it has last.pt but no config.yaml; use a new --out")
     saved = yaml.safe_load(config_path.read_text("utf-8")) or {}
     now = json.loads(cfg.model_dump_json())
-    ignored = {"out", "epochs", "time_budget_s", "patience", "device", "eval_batch_size", "threads"}
+    ignored = {"out", "epochs", "time_budget_s", "patience", "device", "eval_batch_size", "threads",
+               "loading", "device_memory_mb", "workers"}  # the batches are the same either way
     paths = {"dataset", "pretrained"}  # compared by the file they name: run/x and ./run/x agree
 
     def same(key: str) -> bool:
@@ -270,7 +297,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     seed_everything(cfg.seed)
     data = prepare_data(cfg, device)
     write_text_atomic(run / "config.yaml", yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False))
-    model = build_model(data.meta, cfg.pretrained).to(device)
+    model = build_model(data.spec, cfg.pretrained).to(device)
     if _channels_last(cfg, data.train):
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(
@@ -301,9 +328,9 @@ def _fit(model, data, cfg, optimizer, schedule, generator, history, best, run) -
         if schedule.out_of_time():
             return "time budget"
         t0 = time.perf_counter()
-        loss, accuracy, items = _train_epoch(model, data.train, cfg, optimizer, schedule, generator)
+        loss, accuracy, items = train_epoch(model, data.train, cfg, optimizer, schedule, generator)
         seconds = time.perf_counter() - t0
-        val, _ = evaluate_split(model, data.validation, data.meta["classes"], cfg)
+        val, _ = evaluate_split(model, data.validation, data.spec.classes, cfg)
         history.append({
             "epoch": epoch, "train_loss": loss, "train_accuracy": accuracy, "val_loss": val["loss"],
             "val_accuracy": val["accuracy"], "val_f1": val["f1"], "lr": optimizer.param_groups[0]["lr"],
@@ -313,17 +340,17 @@ def _fit(model, data, cfg, optimizer, schedule, generator, history, best, run) -
                  epoch, loss, accuracy, val["accuracy"], items, seconds)
         if val["accuracy"] > best["accuracy"]:
             best.update(accuracy=val["accuracy"], epoch=epoch, validation=val)
-            save_checkpoint({"model": model.state_dict(), "meta": data.meta, "epoch": epoch}, run / "best.pt")
+            save_checkpoint({"model": model.state_dict(), "spec": data.spec.to_dict(), "epoch": epoch}, run / "best.pt")
         save_checkpoint({
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "steps": schedule.steps,
             "generator": generator.get_state(), "rng": rng_states(), "history": history, "best": best,
-            "meta": data.meta,
+            "spec": data.spec.to_dict(),
         }, run / "last.pt")
         write_text_atomic(run / "history.json", json.dumps(history, indent=1))
     return "time budget" if schedule.out_of_time() and len(history) < cfg.epochs else "epochs"
 
 
-def _train_epoch(model, split, cfg, optimizer, schedule, generator) -> tuple[float, float, int]:
+def train_epoch(model, split, cfg, optimizer, schedule, generator) -> tuple[float, float, int]:
     """One pass over the shuffled training items (cut short when the time budget is spent)."""
     device = torch.device(cfg.device)
     model.train()
@@ -351,14 +378,15 @@ def _train_epoch(model, split, cfg, optimizer, schedule, generator) -> tuple[flo
 
 def _finish(run: Path, cfg: TrainConfig, data: PreparedData, stop: str, history: list[dict], best: dict) -> dict:
     device = torch.device(cfg.device)
-    model = build_model(data.meta).to(device)
+    model = build_model(data.spec).to(device)
     model.load_state_dict(load_checkpoint(run / "best.pt", device)["model"])
     if _channels_last(cfg, data.test):
         model = model.to(memory_format=torch.channels_last)
-    test, probs = evaluate_split(model, data.test, data.meta["classes"], cfg)
-    write_predictions(run / "predictions.csv", data.test, data.meta["classes"], probs)
+    test, probs = evaluate_split(model, data.test, data.spec.classes, cfg)
+    write_predictions(run / "predictions.csv", data.test, data.spec.classes, probs)
     metrics = {
-        "model": cfg.model, "channels": cfg.channels, "seed": cfg.seed, "classes": data.meta["classes"],
+        "model": cfg.model, "channels": cfg.channels, "seed": cfg.seed, "classes": list(data.spec.classes),
+        "loading": data.loading,
         "items": {"training": len(data.train), "validation": len(data.validation), "test": len(data.test)},
         "best_epoch": best["epoch"], "epochs_run": len(history), "stopped_by": stop,
         "train_seconds": sum(h["seconds"] for h in history), "validation": best["validation"], "test": test,
@@ -368,7 +396,7 @@ def _finish(run: Path, cfg: TrainConfig, data: PreparedData, stop: str, history:
     return metrics
 
 
-def write_predictions(path: Path, split: TensorSplit, classes: list[str], probs: np.ndarray) -> None:
+def write_predictions(path: Path, split: Split, classes: Sequence[str], probs: np.ndarray) -> None:
     """One row per item: name, true class, predicted class, probability of the prediction."""
     labels = split.labels.cpu().numpy()
     predicted = probs.argmax(1)

@@ -1,7 +1,8 @@
 """``cropland predict`` and ``cropland evaluate``: use a trained run on files or a dataset.
 
-Inputs are read, cropped, resized and normalised exactly as in training (from the ``meta``
-stored in the checkpoint). A temporal model gets the months of one point-year as a series
+Inputs are read, then cropped, resized and normalised by the same
+:class:`~cropland.data.preprocess.Preprocessing` as in training (from the
+:class:`~cropland.train.spec.RunSpec` stored in the checkpoint). A temporal model gets the months of one point-year as a series
 with the missing months masked (a triplet model accepts that too: its recurrence skips
 masked months).
 """
@@ -15,36 +16,37 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from cropland.core.naming import SampleName
 from cropland.data.channels import TIF_CHANNELS, channel_image_type, png_channels
-from cropland.data.datasets import Normalization
-from cropland.data.readers import center_crop, open_reader, read_png
+from cropland.data.readers import open_reader, read_png
 from cropland.errors import CroplandError, DatasetError
 from cropland.train.checkpoint import load_checkpoint
 from cropland.train.config import TrainConfig
 from cropland.train.loop import (
     build_model,
+    choose_loading,
     evaluate_split,
-    load_tensors,
+    load_split,
     make_dataset,
     resolve_device,
 )
+from cropland.train.spec import RunSpec
 
 log = logging.getLogger(__name__)
 
 
-def load_run(checkpoint: str | Path, device: str = "auto") -> tuple[torch.nn.Module, dict]:
-    """The model of ``best.pt`` (or a run folder) and its ``meta``."""
+def load_run(checkpoint: str | Path, device: str = "auto") -> tuple[torch.nn.Module, RunSpec]:
+    """The model of ``best.pt`` (or a run folder) and its spec."""
     path = Path(checkpoint)
     path = path / "best.pt" if path.is_dir() else path
     if not path.exists():
         raise CroplandError(f"{path} not found; give a run folder of `cropland train` or its best.pt")
     state = load_checkpoint(path)
-    model = build_model(state["meta"])
+    spec = RunSpec.from_checkpoint(state)
+    model = build_model(spec)
     model.load_state_dict(state["model"])
-    return model.to(resolve_device(device)).eval(), state["meta"]
+    return model.to(resolve_device(device)).eval(), spec
 
 
 def read_files(paths: Sequence[Path], channels: Sequence[str], render: dict | None = None) -> np.ndarray:
@@ -83,21 +85,9 @@ def _render_pngs(path: Path, channels: Sequence[str], render: dict | None) -> np
     return np.stack([planes[c] for c in channels]).astype(np.float32) / np.float32(255)
 
 
-def _prepare(image: np.ndarray, meta: dict, origin: str) -> np.ndarray:
-    """Crop, resize, then normalise (NaN -> 0): the order of :func:`load_tensors` and its batches.
-
-    An image smaller than the training images (a 64 px GeoTIFF for a model of 65 px PNGs) is
-    not cropped."""
-    if meta["size"] and min(image.shape[-2:]) > meta["size"]:
-        image = center_crop(image, meta["size"], origin)
-    if meta["resize"]:
-        image = F.interpolate(torch.from_numpy(image)[None], size=(meta["resize"],) * 2, mode="area")[0].numpy()
-    return Normalization.from_dict(meta["normalization"]).apply(image)
-
-
-def collect_files(inputs: Sequence[str | Path], meta: dict) -> dict[SampleName, list[Path]]:
+def collect_files(inputs: Sequence[str | Path], spec: RunSpec) -> dict[SampleName, list[Path]]:
     """Files (or every .tif/.png under folders) that hold the model's channels, by sample."""
-    types = {channel_image_type(c) for c in meta["channels"]}
+    types = {channel_image_type(c) for c in spec.channels}
     found: dict[SampleName, list[Path]] = defaultdict(list)
     for item in map(Path, inputs):
         paths = sorted(item.rglob("*")) if item.is_dir() else [item]
@@ -109,31 +99,29 @@ def collect_files(inputs: Sequence[str | Path], meta: dict) -> dict[SampleName, 
                 continue
             found[name].append(path)
     if not found:
-        raise DatasetError(f"no sample files with channels {meta['channels']} in {', '.join(map(str, inputs))}")
+        raise DatasetError(f"no sample files with channels {list(spec.channels)} in {', '.join(map(str, inputs))}")
     return found
 
 
 def predict_files(checkpoint: str | Path, inputs: Sequence[str | Path], device: str = "auto") -> list[dict]:
     """Predict sample files: one result per file (static) or per point-year (temporal)."""
-    model, meta = load_run(checkpoint, device)
-    files = collect_files(inputs, meta)
-    render = meta.get("render")
-    arrays = {name: _prepare(read_files(p, meta["channels"], render), meta, str(p[0])) for name, p in files.items()}
-    return _predict(model, meta, arrays)
+    model, spec = load_run(checkpoint, device)
+    prepare = spec.preprocessing
+    files = collect_files(inputs, spec)
+    arrays = {name: prepare(read_files(p, spec.channels, spec.render)) for name, p in files.items()}
+    return _predict(model, spec, arrays)
 
 
 def predict_point(checkpoint: str | Path, dataset: str | Path, point_id: int, year: int, device: str = "auto") -> list[dict]:
     """Predict one point and year of a dataset folder (any reader)."""
-    model, meta = load_run(checkpoint, device)
-    reader = open_reader(dataset, ",".join(meta["channels"]))
+    model, spec = load_run(checkpoint, device)
+    prepare = spec.preprocessing
+    reader = open_reader(dataset, ",".join(spec.channels))
     rows = [i for i, r in enumerate(reader.records) if r.name.point_id == point_id and r.name.year == year]
     if not rows:
         raise DatasetError(f"point {point_id} has no sample in {year} in {dataset}")
-    arrays = {
-        reader.records[i].name: _prepare(reader.read(i, meta["channels"]), meta, reader.expected_path(reader.records[i].name))
-        for i in rows
-    }
-    return _predict(model, meta, arrays)
+    arrays = {reader.records[i].name: prepare(reader.read(i, spec.channels)) for i in rows}
+    return _predict(model, spec, arrays)
 
 
 def predict_source(
@@ -160,36 +148,40 @@ def predict_source(
 
 
 @torch.no_grad()
-def _predict(model: torch.nn.Module, meta: dict, arrays: dict[SampleName, np.ndarray]) -> list[dict]:
+def _predict(model: torch.nn.Module, spec: RunSpec, arrays: dict[SampleName, torch.Tensor]) -> list[dict]:
     device = next(model.parameters()).device
     results = []
-    if meta["temporal"]:
+    if spec.temporal:
         groups: dict[tuple[int, int], dict[int, SampleName]] = defaultdict(dict)
         for name in arrays:
             groups[(name.point_id, name.year)][name.month] = name
         for (point, year), by_month in sorted(groups.items()):
-            months = meta["months"]
+            months = spec.months
             first = next(iter(arrays.values()))
-            x = np.stack([arrays[by_month[m]] if m in by_month else np.zeros_like(first) for m in months])
+            x = torch.stack([arrays[by_month[m]] if m in by_month else torch.zeros_like(first) for m in months])
             mask = torch.tensor([[m in by_month for m in months]], device=device)
             month_ids = torch.tensor([[m if m in by_month else 0 for m in months]], device=device)
-            logits = model(torch.from_numpy(x)[None].to(device), mask=mask, months=month_ids)
-            results.append(_result(f"POINT_{point}_{year}", logits[0], meta))
+            logits = model(x[None].to(device), mask=mask, months=month_ids)
+            results.append(_result(f"POINT_{point}_{year}", logits[0], spec))
     else:
         for name, image in sorted(arrays.items()):
-            results.append(_result(name.stem, model(torch.from_numpy(image)[None].to(device))[0], meta))
+            results.append(_result(name.stem, model(image[None].to(device))[0], spec))
     return results
 
 
-def _result(item: str, logits: torch.Tensor, meta: dict) -> dict:
+def _result(item: str, logits: torch.Tensor, spec: RunSpec) -> dict:
     probs = logits.float().softmax(0).cpu().numpy()
     best = int(probs.argmax())
-    return {"item": item, "predicted": meta["classes"][best], "probability": float(probs[best]),
-            "probabilities": dict(zip(meta["classes"], map(float, probs), strict=True))}
+    return {"item": item, "predicted": spec.classes[best], "probability": float(probs[best]),
+            "probabilities": dict(zip(spec.classes, map(float, probs), strict=True))}
 
 
 def evaluate_run(run: str | Path, split: str = "test", dataset: str | Path | None = None, device: str = "auto") -> dict:
-    """Metrics of a run's best checkpoint on a split of its dataset (or another ``dataset``)."""
+    """Metrics of a run's best checkpoint on a split of its dataset (or another ``dataset``).
+
+    Labels index the model's classes: a split (or a dataset of one year) that lacks some of
+    them is evaluated on the classes it has; a class the model does not know is an error.
+    """
     import yaml
 
     run = Path(run)
@@ -197,11 +189,14 @@ def evaluate_run(run: str | Path, split: str = "test", dataset: str | Path | Non
     cfg = cfg.model_copy(update={"device": str(resolve_device(device))})
     if dataset is not None:
         cfg = cfg.model_copy(update={"dataset": Path(dataset)})
-    model, meta = load_run(run, cfg.device)
-    reader = open_reader(cfg.dataset, ",".join(meta["channels"]), cfg.source)
-    if list(reader.classes) != meta["classes"]:
-        raise DatasetError(f"{cfg.dataset} has classes {reader.classes}, the model was trained on {meta['classes']}")
-    normalization = Normalization.from_dict(meta["normalization"])
-    data = load_tensors(make_dataset(reader, split, meta), normalization, resolve_device(cfg.device), meta["resize"])
-    metrics, _ = evaluate_split(model, data, meta["classes"], cfg)
+    model, spec = load_run(run, cfg.device)
+    reader = open_reader(cfg.dataset, ",".join(spec.channels), cfg.source)
+    unknown = [c for c in reader.classes if c not in spec.classes]
+    if unknown:
+        raise DatasetError(f"{cfg.dataset} has classes {', '.join(unknown)} that the model was not trained on "
+                           f"(it knows {', '.join(spec.classes)})")
+    target = resolve_device(cfg.device)
+    split_data = make_dataset(reader, split, spec)
+    data = load_split(split_data, spec, target, choose_loading(cfg, [split_data], spec, target), cfg.workers)
+    metrics, _ = evaluate_split(model, data, spec.classes, cfg)
     return metrics
