@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from cropland.config import demo_config_path, load_config, parse_config
@@ -68,3 +70,25 @@ def test_every_field_is_documented():
     walk(schema["properties"])
     assert undocumented == []
     assert "seed" in schema["properties"] and "source" in schema["properties"]
+
+
+SHIPPED = sorted(p for p in (Path(__file__).parents[1] / "configs").glob("*.yaml")
+                 if p.name != "points-sample-example.yaml")
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_build_configs_validate(path):
+    """Every ready configuration validates, with its source's options; the ones that reproduce
+    the published release are Level-1C at the released PNGs' 65 px."""
+    import yaml
+
+    from cropland.config import BuildConfig
+    from cropland.sources import make_source
+
+    cfg = BuildConfig.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    source = make_source(cfg)
+    if path.name.startswith("published-l1c"):
+        assert (cfg.source.level, cfg.patch_size, cfg.source.max_scene_cloud) == ("L1C", 65, 5)
+    if path.name.startswith("l2a-2017-now"):
+        assert cfg.source.level == "L2A" and cfg.years[0] == 2017
+        assert source.s3.endpoint == "https://eodata.dataspace.copernicus.eu"

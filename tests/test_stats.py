@@ -159,6 +159,8 @@ def test_card_composition_provenance_licence(dataset: Path, samples: pd.DataFram
     assert "| validation | 0.15 | 1 | 4 |" in text
     assert "MIT" in text and "Montreal Data License" in text
     assert "arXiv:2306.00114" in text
+    assert "Level-2A: surface reflectance" in text and "The published release is Level-1C" in text
+    assert "Level-1C: top-of-atmosphere" not in text  # no L1C sample here
 
 
 def test_empty_dataset_is_a_clear_error(tmp_path: Path) -> None:

@@ -91,6 +91,16 @@ def _composition(samples: pd.DataFrame, cfg: BuildConfig | None) -> list[str]:
     return lines
 
 
+#: What each product level means for a user of the data, beside the published release.
+LEVEL_MEANING = {
+    "L1C": "Level-1C: top-of-atmosphere reflectance, the level of the published release "
+           "(Earth Engine `COPERNICUS/S2`): images of the same kind, hazy where the air is.",
+    "L2A": "Level-2A: surface reflectance (atmospherically corrected). The published release is "
+           "Level-1C: its images are of another kind (bluish haze); do not mix the two in one "
+           "training set.",
+}
+
+
 def _provenance(samples: pd.DataFrame, cfg: BuildConfig | None) -> list[str]:
     sources = [json.loads(s) for s in samples["source"].dropna().unique()]
     kinds = sorted({str(s.get("kind", "unknown")) for s in sources})
@@ -107,6 +117,7 @@ def _provenance(samples: pd.DataFrame, cfg: BuildConfig | None) -> list[str]:
         "",
         f"- Pixels: {nature}.",
         f"- Source: {', '.join(kinds)}; product level: {', '.join(levels) or 'unknown'}.",
+        *[f"- {LEVEL_MEANING[level]}" for level in levels if level in LEVEL_MEANING],
         f"- Scenes: {len(scenes)} distinct scenes; {samples['n_scenes'].mean():.2f} scenes "
         "per composite on average.",
         f"- Mean share of cloud/shadow pixels in the scenes used: "

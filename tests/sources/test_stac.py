@@ -144,6 +144,15 @@ def test_dn_offset_rule():
     assert dn_offset(item({"s2:processing_baseline": "04.00"},
                           raster={"scale": 0.0001, "offset": 0}), "red") == -1000
     assert dn_offset(item(), "red") == 0
+    # no product before baseline 04.00 carries the offset, whatever raster:bands says
+    assert dn_offset(item({"s2:processing_baseline": "02.12"},
+                          raster={"scale": 0.0001, "offset": -0.1}), "red") == 0
+    # STAC 1.1 (Copernicus Data Space): flat raster:offset / raster:scale, processing:version
+    flat = {"properties": {"processing:version": "05.00"},
+            "assets": {"B04_10m": {"href": "x", "raster:scale": 0.0001, "raster:offset": -0.1}}}
+    assert dn_offset(flat, "B04_10m") == -1000
+    assert dn_offset({"properties": {"processing:version": "05.11"}, "assets": {}}, "B04") == -1000
+    assert dn_offset({"properties": {"processing:version": "03.01"}, "assets": {}}, "B04") == 0
 
 
 def test_reads_only_the_bytes_needed(loopback):

@@ -13,8 +13,10 @@ credentials or requester pays, an unknown collection, no item at all (and why: t
 filter, the dates or the area).
 
 The estimate assumes every month of a year finds as many scenes as the sampled point's
-months did on average, and a scene read costing ``a + b x patches`` as the two reads
-measured (time, requests, bytes); jobs share the workers evenly.
+months did on average; a job pays once per patch for its geometry (the first read of the
+job's patches, less the same read again) and ``a + b x patches`` per scene read (``a`` and
+``b`` from the repeated read of the job's patches and a read of one of them: time, requests,
+bytes); jobs share the workers evenly.
 """
 
 from __future__ import annotations
@@ -115,6 +117,7 @@ class Preflight:
     one_patch: ReadCost
     job_patches: int
     job_read: ReadCost
+    setup_seconds: float  # per patch, once per job: the patch geometry of its first read
     bands: list[BandFigures]
     offset: dict
     estimate: Estimate
@@ -130,7 +133,8 @@ class Preflight:
                                                  f"({m.total})" for m in self.months
                                                  if m.year == year))
         out.append(f"read {self.scene}: 1 patch {_cost(self.one_patch)}; {self.job_patches} "
-                   f"patches {_cost(self.job_read)}")
+                   f"patches {_cost(self.job_read)}, plus {self.setup_seconds:.3f} s per patch "
+                   "on a job's first read")
         out.append(f"DN offset: metadata {self.offset['metadata']:g}, pixels "
                    f"{'no evidence' if self.offset['pixels'] is None else format(self.offset['pixels'], 'g')}"
                    f", used {self.offset['used']:g}")
@@ -209,10 +213,10 @@ def _check(source: Source, cfg: BuildConfig, targets: list[Target], jobs: list[J
         for month in cfg.months:
             start = datetime(year, month, 1)
             end = start + timedelta(days=calendar.monthrange(year, month)[1])
+            total = source.census(bbox, start, end)  # first: it opens the connection
             started = time.perf_counter()
             kept = source.search(bbox, start, end, cfg.source.max_scene_cloud)
             searches.append(time.perf_counter() - started)
-            total = source.census(bbox, start, end)
             months.append(MonthItems(year, month, len(kept), len(total)))
             if kept and year not in scenes_per_year:
                 scenes_per_year[year] = (kept[0], month)
@@ -225,11 +229,16 @@ def _check(source: Source, cfg: BuildConfig, targets: list[Target], jobs: list[J
     year, (scene, month) = readable[0]
     job = sampled[year]
     grids = [t.grid for t in job.targets[:JOB_PATCHES]]
-    one = _timed_read(source, scene, grids[:1])[1]
-    patches, many = _timed_read(source, scene, grids)
+    # a job pays once for its patches' geometry (the first scene read on them), then each
+    # scene read costs a + b x patches: the same patches read again, and one of them
+    # (warm reads at the faster of two: a busy machine slows single reads down)
+    patches, cold = _timed_read(source, scene, grids)
+    many, one = (min((_timed_read(source, scene, g)[1] for _ in range(2)),
+                     key=lambda cost: cost.seconds) for g in (grids, grids[:1]))
+    setup = max(0.0, cold.seconds - many.seconds) / len(grids)
     mean_kept = {y: np.mean([m.kept for m in months if m.year == y]) for y in sampled}
     estimate = _estimate(jobs, mean_kept, one, many, len(grids), float(np.mean(searches)),
-                         workers, len(targets))
+                         setup, workers, len(targets))
     offset = (patches.offset.as_tag() if patches.offset is not None else
               {"metadata": scene.offset, "pixels": None, "used": scene.offset})
     bands = _band_figures(patches)
@@ -245,7 +254,7 @@ def _check(source: Source, cfg: BuildConfig, targets: list[Target], jobs: list[J
     t0 = job.targets[0]
     point = (t0.sample.point_id, *_lonlat(t0))
     return Preflight(_describe(source), point, months, float(np.mean(searches)), scene.id, one,
-                     len(grids), many, bands, offset, estimate, warnings)
+                     len(grids), many, setup, bands, offset, estimate, warnings)
 
 
 def _timed_read(source: Source, scene, grids):
@@ -257,7 +266,7 @@ def _timed_read(source: Source, scene, grids):
 
 
 def _estimate(jobs: list[Job], mean_kept: dict[int, float], one: ReadCost, many: ReadCost,
-              k: int, search_s: float, workers: int, samples: int) -> Estimate:
+              k: int, search_s: float, setup_s: float, workers: int, samples: int) -> Estimate:
     def linear(a: float, b: float, n: int) -> float:  # cost of a read of n patches
         slope = max(0.0, (b - a) / (k - 1)) if k > 1 else 0.0
         return a + slope * (n - 1)
@@ -266,7 +275,7 @@ def _estimate(jobs: list[Job], mean_kept: dict[int, float], one: ReadCost, many:
     for job in jobs:
         s, n = mean_kept.get(job.year, 0.0), len(job.targets)
         reads += s
-        seconds += search_s + s * linear(one.seconds, many.seconds, n)
+        seconds += search_s + n * setup_s + s * linear(one.seconds, many.seconds, n)
         if one.requests is not None and many.requests is not None:
             requests += 1 + s * linear(one.requests, many.requests, n)
             nbytes += s * linear(one.nbytes, many.nbytes, n)

@@ -8,10 +8,14 @@ band keys, masks and baseline offset rule.
 
 1. ``0`` when the item says ``earthsearch:boa_offset_applied: true`` (the pixels were
    already shifted to the pre-04.00 scale);
-2. else ``offset / scale`` of the band asset's ``raster:bands`` when that offset is not 0
-   (``sentinel-2-c1-l2a``: ``-0.1 / 0.0001 = -1000``);
-3. else ``-1000`` when ``s2:processing_baseline`` is ``04.00`` or later (Planetary Computer);
-4. else ``0``.
+2. ``0`` when its processing baseline (``s2:processing_baseline``, or STAC 1.1's
+   ``processing:version``) is before ``04.00``: no such product carries the offset, whatever
+   ``raster:bands`` says (Earth Search sets -0.1 where it does not apply);
+3. else ``offset / scale`` of the band asset's ``raster:bands`` (or, STAC 1.1, its
+   ``raster:offset`` / ``raster:scale``) when that offset is not 0 (``sentinel-2-c1-l2a``,
+   Copernicus Data Space: ``-0.1 / 0.0001 = -1000``);
+4. else ``-1000`` when the baseline is ``04.00`` or later (Planetary Computer);
+5. else ``0``.
 
 The offset rides on :attr:`Scene.offset`; each read checks it against the pixels
 (:mod:`cropland.sources.offset`: the pixels win where they clearly contradict the metadata,
@@ -94,13 +98,26 @@ def dn_offset(item: dict, asset_key: str) -> float:
     props = item.get("properties", {})
     if props.get("earthsearch:boa_offset_applied") is True:
         return 0.0
-    bands = item.get("assets", {}).get(asset_key, {}).get("raster:bands") or [{}]
-    if bands[0].get("offset"):
-        return float(round(bands[0]["offset"] / bands[0].get("scale", 1e-4)))
-    baseline = props.get("s2:processing_baseline")
-    if baseline is not None and float(baseline) >= 4.0:
+    baseline = processing_baseline(props)
+    if baseline is not None and baseline < 4.0:
+        return 0.0
+    asset = item.get("assets", {}).get(asset_key, {})
+    band = (asset.get("raster:bands") or [{}])[0]
+    offset = band.get("offset", asset.get("raster:offset"))
+    if offset:
+        return float(round(offset / band.get("scale", asset.get("raster:scale", 1e-4))))
+    if baseline is not None and baseline >= 4.0:
         return BASELINE_OFFSET
     return 0.0
+
+
+def processing_baseline(props: dict) -> float | None:
+    """An item's processing baseline (``05.09`` -> 5.09), None when it does not say."""
+    value = props.get("s2:processing_baseline") or props.get("processing:version")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 class ItemReader(Source):
@@ -172,7 +189,7 @@ class ItemReader(Source):
             cloud_cover=float(props.get(self.options.cloud_property, 0.0)), level=self.level,
             bbox=tuple(item["bbox"]), offset=dn_offset(item, self.bands["B4"]),
             properties={"assets": hrefs, "mask": mask, "collection": item.get("collection"),
-                        "processing_baseline": props.get("s2:processing_baseline")},
+                        "processing_baseline": processing_baseline(props)},
         )
 
     def keep(self, scene: Scene, start: datetime, end: datetime, max_cloud: float) -> bool:

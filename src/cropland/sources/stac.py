@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from cropland.core.bands import BAND_NAMES
+from cropland.core.bands import BAND_NAMES, BY_NAME
 from cropland.errors import ConfigError
 from cropland.sources.base import Level, Scene, register_source
 from cropland.sources.http import host_slot, retry_call
@@ -27,6 +27,10 @@ EARTH_SEARCH_BANDS: dict[str, str] = {
 }
 PLANETARY_COMPUTER_BANDS: dict[str, str] = {
     **{b: f"B{b[1:]:0>2}" for b in BAND_NAMES}, "SCL": "SCL",
+}
+#: Copernicus Data Space L2A assets: each band at its native resolution (``B02_10m``).
+COPERNICUS_BANDS: dict[str, str] = {
+    **{b: f"B{b[1:]:0>2}_{BY_NAME[b].resolution}m" for b in BAND_NAMES}, "SCL": "SCL_20m",
 }
 
 #: Ready catalogue settings: API URL, collection per level, asset keys, URL signing.
@@ -48,13 +52,22 @@ CATALOGUES: dict[str, dict[str, Any]] = {
         "collections": {"L2A": "sentinel-2-l2a"},
         "bands": PLANETARY_COMPUTER_BANDS, "signing": "planetary-computer",
     },
+    # STAC 1.1 items, JPEG 2000 in the bucket eodata of its own S3 endpoint (S3 keys from
+    # the Copernicus Data Space dashboard)
+    "copernicus-dataspace": {
+        "url": "https://stac.dataspace.copernicus.eu/v1",
+        "collections": {"L2A": "sentinel-2-l2a", "L1C": "sentinel-2-l1c"},
+        "bands": COPERNICUS_BANDS, "signing": "none",
+        "s3": {"endpoint": "https://eodata.dataspace.copernicus.eu"},
+    },
 }
 
 
 class StacOptions(ItemOptions):
     """Options of the STAC source. A ``catalogue`` preset fills what is left out."""
 
-    catalogue: Literal["earth-search", "earth-search-c1", "planetary-computer"] | None = Field(
+    catalogue: Literal["earth-search", "earth-search-c1", "planetary-computer",
+                       "copernicus-dataspace"] | None = Field(
         None, description="Ready settings for a public catalogue.")
     url: str | None = Field(None, description="STAC API root URL (overrides the preset).")
     collection: str | None = Field(None, description="Collection id (overrides the preset).")
@@ -68,7 +81,7 @@ class StacOptions(ItemOptions):
     def _needs_url(self) -> StacOptions:
         if self.catalogue is None and self.url is None:
             raise ValueError("give a catalogue preset (earth-search, earth-search-c1, "
-                             "planetary-computer) or a url")
+                             "planetary-computer, copernicus-dataspace) or a url")
         return self
 
 
