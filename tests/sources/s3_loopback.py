@@ -90,6 +90,8 @@ def start_s3(buckets: list[str], requester_pays: tuple[str, ...] = ()) -> S3Loop
     threading.Thread(target=server.serve_forever, daemon=True).start()
     loopback.server = server
     loopback.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    # moto keeps its state per process: start from none (an earlier server's users, buckets)
+    requests.post(f"{loopback.endpoint}/moto-api/reset", timeout=10)
     admin = {"endpoint_url": loopback.endpoint, "region_name": "us-east-1",
              "aws_access_key_id": "admin", "aws_secret_access_key": "admin"}
     iam = boto3.client("iam", **admin)

