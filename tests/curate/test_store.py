@@ -89,6 +89,30 @@ def test_undo_keeps_a_later_decision_by_someone_else(store):
     assert store.decisions()["S1"]["reviewer"] == "bob"
 
 
+def test_interleaved_undos_end_with_no_decision(store):
+    """A accepts, B rejects, A undoes, B undoes: both changes are retracted, nothing is left."""
+    store.decide("d1", "alice", ["S1"], "accept", "")
+    store.decide("d2", "bob", ["S1"], "reject", "clouds")
+    store.undo("u1", "alice")
+    assert store.decisions()["S1"]["reviewer"] == "bob"
+    store.undo("u2", "bob")
+    assert store.decisions() == {}
+
+
+def test_undo_falls_back_to_the_latest_change_still_standing(store):
+    """An undo restores the latest decision on the sample that nobody undid, whoever made it."""
+    store.decide("d1", "alice", ["S1"], "accept", "first look")
+    store.decide("d2", "bob", ["S1"], "reject", "clouds")
+    store.decide("d3", "carol", ["S1"], "accept", "clouds are thin")
+    store.undo("u1", "bob")  # bob's reject was already overridden: carol's accept stays
+    assert store.decisions()["S1"]["reviewer"] == "carol"
+    store.undo("u2", "carol")  # carol's gone, bob's undone: alice's accept is what stands
+    current = store.decisions()["S1"]
+    assert (current["decision"], current["reviewer"], current["reason"]) == ("accept", "alice", "first look")
+    store.undo("u3", "alice")
+    assert store.decisions() == {}
+
+
 def test_concurrent_threads_record_each_decision_once(store):
     """8 threads, each sending 40 decisions and retrying every one of them once."""
     errors = []

@@ -7,7 +7,8 @@ statements.
 
 Every change is one transaction that appends to ``audit`` and updates ``decisions``. A
 change carries a client-chosen ``decision_id``: sending it again returns the recorded
-change instead of applying it twice. ``undo`` reverts a reviewer's latest change.
+change instead of applying it twice. ``undo`` retracts a reviewer's latest change: a sample
+it still decides falls back to its latest change that nobody retracted, or to no decision.
 
 The review app filters, counts and pages in SQL: ``samples`` indexes the dataset's samples
 (one dataset per store) with each one's quality verdict and decision, and ``tallies`` counts
@@ -67,6 +68,7 @@ CREATE TABLE IF NOT EXISTS audit (
   UNIQUE (decision_id, sample_id)
 );
 CREATE INDEX IF NOT EXISTS audit_by_reviewer ON audit (reviewer, seq);
+CREATE INDEX IF NOT EXISTS audit_by_sample ON audit (sample_id, seq);
 CREATE TABLE IF NOT EXISTS decisions (
   sample_id TEXT PRIMARY KEY,
   decision TEXT NOT NULL CHECK (decision IN ('accept', 'reject')),
@@ -353,7 +355,8 @@ class Store:
     def undo(self, decision_id: str, reviewer: str) -> Change:
         """Revert ``reviewer``'s latest change that is not undone yet, once per ``decision_id``.
 
-        A sample decided again by someone since keeps that later decision.
+        A sample decided again by someone since keeps that later decision; otherwise it takes
+        its latest decision that is not undone (never one that was), or none.
         """
         try:
             with self._transaction() as db:
@@ -383,15 +386,20 @@ class Store:
         entry, c = self._audit(db, decision_id, sid, "undo", f"undo #{row['seq']}", reviewer, at)
         db.execute("UPDATE audit SET undone_by = ? WHERE seq = ?", (entry["seq"], row["seq"]))
         if c.get("audit_seq") == row["seq"]:  # still the sample's current decision
-            self._reindex(db, sid, c, row["prev_decision"] or "none", row["prev_reviewer"] or "")
-            if row["prev_decision"] is None:
+            standing = db.all(  # the latest change on the sample that nobody undid
+                "SELECT seq, action, reason, reviewer, at FROM audit WHERE sample_id = ? "
+                "AND action <> 'undo' AND undone_by IS NULL ORDER BY seq DESC LIMIT 1", (sid,),
+            )
+            latest = standing[0] if standing else {"action": "none", "reviewer": ""}
+            self._reindex(db, sid, c, latest["action"], latest["reviewer"])
+            if not standing:
                 db.execute("DELETE FROM decisions WHERE sample_id = ?", (sid,))
             else:
                 db.execute(
                     "UPDATE decisions SET decision = ?, reason = ?, reviewer = ?, decided_at = ?, "
                     "audit_seq = ? WHERE sample_id = ?",
-                    (row["prev_decision"], row["prev_reason"], row["prev_reviewer"],
-                     row["prev_at"], row["prev_seq"], sid),
+                    (latest["action"], latest["reason"], latest["reviewer"], latest["at"],
+                     latest["seq"], sid),
                 )
         return entry
 
