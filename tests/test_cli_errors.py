@@ -11,7 +11,7 @@ from cropland.errors import DatasetError
 def test_error_message_is_printed_verbatim(monkeypatch, capsys):
     message = "files [/tmp/a.tif, /tmp/b.tif] differ; see [bold] docs"  # not Rich markup
 
-    def fail() -> None:
+    def fail(**kwargs) -> None:
         raise DatasetError(message)
 
     monkeypatch.setattr(cropland.cli, "app", fail)

@@ -130,3 +130,19 @@ def test_a_rerun_may_not_change_what_the_files_were_made_with(tmp_path):
     assert "patch_size: 64" in (tmp_path / "config.yaml").read_text()  # the saved config still tells the truth
     build_dataset(_small(tmp_path, years=[2019], months=[7, 8]), progress=False)  # more months: fine
     assert len(list((tmp_path / "tif").rglob("*.tif"))) == 12
+
+
+def test_a_build_keeps_user_files_and_removes_only_its_own_leftovers(tmp_path):
+    from cropland.io import TEMP_SUFFIX
+
+    mine = {"notes.tmp": "todo", ".notes.tmp": "editor swap", "tif/.plan.tmp": "x"}
+    for name, text in mine.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    leftover = tmp_path / f".demo-curated{TEMP_SUFFIX}" / "tif"  # a killed `export --curated`
+    leftover.mkdir(parents=True)
+    (leftover / "a.tif").write_bytes(b"partial")
+    (tmp_path / "tif" / f".POINT_1_201907_SK_CANOLA.tif.x1{TEMP_SUFFIX}").write_bytes(b"partial")
+    build_dataset(_small(tmp_path, years=[2019]), progress=False)
+    assert {name: (tmp_path / name).read_text() for name in mine} == mine
+    assert not list(tmp_path.rglob(f"*{TEMP_SUFFIX}"))

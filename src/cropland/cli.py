@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 from pathlib import Path
+from typing import NoReturn
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -28,6 +32,7 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug
 
 
 def _report(result) -> None:
+    """Print how the build's samples ended; exit status 1 when some failed."""
     summary = result.extraction
     why = ", ".join(f"{n} {reason}" for reason, n in sorted(summary.empty_reasons.items()))
     counts = ", ".join(f"{n} {status}" + (f" ({why})" if status == "empty" and why else "")
@@ -37,6 +42,10 @@ def _report(result) -> None:
         console.print(f"[yellow]failed[/yellow] {task}: {reason}")
     console.print(f"dataset: {result.output}")
     console.print(f"report:  {result.report}")
+    if failed := len(result.extraction.failures):
+        console.print(f"[red]{failed} samples failed[/red]: the dataset lacks them; fix the cause "
+                      "above and run the same command with --retry-failed")
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -192,13 +201,57 @@ def config_schema():
 
 
 def run() -> None:
-    """Entry point: turn known errors into a one-line message and exit status 2."""
+    """Entry point: every mistake is one line on stderr and exit status 2, never a traceback.
+
+    Known errors (a CroplandError), usage errors (a bad option or argument) and what the
+    system refuses (a read-only folder, a full disk) name the problem and the fix; ``-v``
+    also logs the traceback.
+    """
     try:
-        app()
+        code = app(standalone_mode=False)
+    except click.ClickException as e:  # bad options and arguments
+        where = f"; see `{e.ctx.command_path} --help`" if getattr(e, "ctx", None) else ""
+        _fail(" ".join(e.format_message().split()) + where)
+    except click.exceptions.Abort:
+        _fail("aborted", 130)
     except CroplandError as e:
-        console.print(f"[red]error:[/red] {escape(str(e))}", markup=True, highlight=False,
-                      soft_wrap=True)  # one line, however narrow the terminal
-        raise SystemExit(2) from None
+        _fail(str(e))
+    except (OSError, sqlite3.OperationalError) as e:
+        if not (message := _system_refusal(e)):
+            raise
+        logging.getLogger(__name__).debug("the system refused", exc_info=True)
+        _fail(message)
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    console.print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False,
+                  soft_wrap=True)  # one line, however narrow the terminal
+    raise SystemExit(code) from None
+
+
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_NOT_ALLOWED = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def _system_refusal(e: Exception) -> str | None:
+    """A one-line account of a refused read or write (with its fix), or None for other errors."""
+    if isinstance(e, sqlite3.OperationalError):
+        text = str(e)
+        if "full" in text:
+            return f"a database: {text}; free disk space and run the command again"
+        if "readonly" in text or "unable to open" in text:
+            return f"a database: {text}; make its folder writable (or choose another)"
+        return None
+    assert isinstance(e, OSError)
+    what = e.filename or "a file"
+    if e.errno in _NO_SPACE:
+        return f"cannot write {what}: {e.strerror}; free disk space and run the command again"
+    if e.errno in _NOT_ALLOWED:
+        return f"{what}: {e.strerror}; choose a folder you may write to (or fix its permissions)"
+    if e.filename and e.strerror:
+        return f"{what}: {e.strerror}; check the path"
+    return None
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ Every field is documented below; ``cropland config-schema`` prints them as JSON 
 
 from __future__ import annotations
 
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -19,7 +20,12 @@ from cropland.errors import ConfigError, UnknownClassError
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+#: Upper bounds that keep a typo from running for days (a 10 km patch, 10,000 points per class).
+MAX_PATCH_SIZE = 1024
+MAX_RESOLUTION = 1000.0
+MAX_SYNTHETIC_PER_CLASS = 10_000
 
 
 class PointsConfig(_Model):
@@ -27,10 +33,11 @@ class PointsConfig(_Model):
 
     path: Path | None = Field(None, description="Points table (CSV/Parquet, see docs/format.md).")
     synthetic_per_class: int | None = Field(
-        None, gt=0, description="Make this many synthetic points per class (simulator only)."
+        None, gt=0, le=MAX_SYNTHETIC_PER_CLASS,
+        description="Make this many synthetic points per class (simulator only).",
     )
     synthetic_clusters: int = Field(
-        4, gt=0, description="Synthetic points are grouped in this many farming areas."
+        4, gt=0, le=10, description="Synthetic points are grouped in this many farming areas (1-10)."
     )
 
     @model_validator(mode="after")
@@ -178,14 +185,19 @@ class BuildConfig(_Model):
     """Everything a build needs. Defaults reproduce the published dataset's choices."""
 
     name: str = Field("cropland", description="Dataset name, used in the report and card.")
-    years: list[int] = Field(description="Crop years to build.", min_length=1)
-    months: list[int] = Field([6, 7, 8, 9, 10], description="Months (1-12); one composite each.")
+    years: list[int] = Field(description="Crop years to build (2015 on; the simulator also "
+                             "invents years to come).", min_length=1)
+    months: list[int] = Field([6, 7, 8, 9, 10], description="Months (1-12); one composite each.",
+                              min_length=1)
     classes: list[str | int] = Field(
-        list(PUBLISHED_CLASSES), description="Class folder names or ACI codes to keep."
+        list(PUBLISHED_CLASSES), description="Class folder names or ACI codes to keep.",
+        min_length=1,
     )
     points: PointsConfig
-    patch_size: int = Field(64, gt=0, description="Pixels per side: 64, or 65 like the PNGs.")
-    resolution: float = Field(10.0, gt=0, description="Pixel size in CRS units (metres).")
+    patch_size: int = Field(64, gt=0, le=MAX_PATCH_SIZE,
+                            description="Pixels per side: 64, or 65 like the PNGs.")
+    resolution: float = Field(10.0, gt=0, le=MAX_RESOLUTION,
+                              description="Pixel size in CRS units (metres).")
     crs: str = Field("EPSG:3978", description="Target CRS of the patches.")
     resampling: Literal["nearest", "bilinear", "cubic"] = Field(
         "bilinear", description="Resampling of the bands onto the patch grid."
@@ -196,7 +208,8 @@ class BuildConfig(_Model):
     splits: SplitConfig = Field(default_factory=SplitConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
     output: Path = Field(Path("out"), description="Output folder of the dataset.")
-    seed: int = Field(0, description="Seed of the simulator, the splits and the sampling.")
+    seed: int = Field(0, ge=0, lt=2**32,
+                      description="Seed of the simulator, the splits and the sampling (0 to 2**32 - 1).")
     curate: CurateConfig | None = Field(
         None, description="Quality thresholds of `cropland curate` (defaults when absent)."
     )
@@ -208,6 +221,18 @@ class BuildConfig(_Model):
         if bad:
             raise ValueError(f"Sentinel-2 years start in 2015; got {bad}")
         return sorted(set(v))
+
+    @property
+    def future_years(self) -> list[int]:
+        """Years after this one: only the simulator has (invented) imagery of them."""
+        return [y for y in self.years if y > date.today().year]
+
+    @model_validator(mode="after")
+    def _years_with_imagery(self) -> BuildConfig:
+        if self.future_years and self.source.kind != "simulator":
+            raise ValueError(f"years: {self.future_years} are in the future, Sentinel-2 has no "
+                             "imagery of them yet; remove them (only the simulator invents years)")
+        return self
 
     @field_validator("months")
     @classmethod
@@ -246,6 +271,8 @@ class BuildConfig(_Model):
         """Return a copy whose relative paths are taken relative to ``base``."""
         out = self.model_copy(deep=True)
         out.output = (base / out.output).resolve()
+        if out.output.exists() and not out.output.is_dir():
+            raise ConfigError(f"output: {out.output} is a file; give a folder for the dataset")
         path = out.source.options.get("path")
         if isinstance(path, str | Path) and "://" not in str(path):
             out.source.options["path"] = str((base / path).resolve())

@@ -1,7 +1,13 @@
-"""Reading YAML configuration files and validating them with messages that name each field."""
+"""Reading YAML configuration files and validating them in one line that names each wrong field.
+
+Every command that takes settings (``build``, ``train``, ``curate``, ``points sample``, ...)
+reads its file with :func:`read_mapping` and checks it, merged with its command-line options,
+with :func:`validate`.
+"""
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,24 +23,64 @@ def read_mapping(path: str | Path, example: str) -> dict[str, Any]:
     """The mapping a YAML file holds; ``example`` names a file to model a fix on."""
     path = Path(path)
     if not path.exists():
-        raise ConfigError(f"config file {path} does not exist")
+        raise ConfigError(f"config file {path} does not exist; check the path")
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a folder; give a YAML file, see {example}")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {e.start}); save it as UTF-8 YAML, "
+                          f"see {example}") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path} is not valid YAML: {e}") from None
+        where = getattr(e, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        problem = getattr(e, "problem", None) or "syntax error"
+        raise ConfigError(f"{path} is not valid YAML{at}: {problem}; fix it, see {example}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of fields, see {example}")
     return data
 
 
 def validate(model: type[Model], data: Any, origin: str) -> Model:
-    """``model.model_validate(data)``; a failure lists every wrong field and why."""
+    """``model.model_validate(data)``; a failure is one line naming every wrong field and why."""
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        lines = [
-            f"  {'.'.join(str(p) for p in err['loc']) or '(top level)'}: "
-            f"{err['msg'].removeprefix('Value error, ')}"
-            for err in e.errors()
-        ]
-        raise ConfigError(f"{origin} is invalid:\n" + "\n".join(lines)) from None
+        problems = "; ".join(_explain(model, err) for err in e.errors())
+        raise ConfigError(f"{origin} is invalid: {problems}") from None
+
+
+def _explain(model: type[BaseModel], err: Any) -> str:
+    """``field: what is wrong (got VALUE)`` with a hint: the field meant, or what to add."""
+    loc = [str(p) for p in err["loc"]]
+    field = ".".join(loc)
+    if err["type"] == "extra_forbidden":
+        known = _fields_at(model, loc[:-1])
+        close = difflib.get_close_matches(loc[-1], known, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"known fields: {', '.join(known)}"
+        return f"{field}: unknown field; {hint}"
+    if err["type"] == "missing":
+        return f"{field}: required, add it"
+    message = err["msg"].removeprefix("Value error, ")
+    value = err.get("input")
+    shown = repr(value) if not isinstance(value, dict | list) else None
+    if shown is not None and len(shown) <= 40 and "got" not in message:
+        message += f" (got {shown})"
+    return f"{field}: {message}" if field else message
+
+
+def _fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
+    """The field names of the (nested) model at ``loc``."""
+    for part in loc:
+        field = model.model_fields.get(part)
+        nested = [a for a in _candidates(field.annotation if field else None)
+                  if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not nested:
+            return []
+        model = nested[0]
+    return list(model.model_fields)
+
+
+def _candidates(annotation: Any) -> list[Any]:
+    """``X``, and the members of ``X | None``."""
+    return [annotation, *getattr(annotation, "__args__", ())]

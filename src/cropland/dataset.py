@@ -222,7 +222,7 @@ class DatasetFolder:
     def samples(self) -> Iterator[tuple[SampleName, Path]]:
         """The samples, from the ``tif/`` tree, sorted by path (listed one folder at a time).
 
-        Temporary files of interrupted writes (``.NAME.tif.*.tmp``) are not samples and are
+        Temporary files of interrupted writes (``.NAME.tif.*.cropland-tmp``) are not samples and are
         skipped; a ``.tif`` whose name is not a sample name is reported by name.
         """
         for path in self.tif_files():

@@ -21,6 +21,7 @@ from cropland.dataset import (
     write_splits,
 )
 from cropland.extraction.runner import BuildSummary, extract
+from cropland.io import folder_lock
 from cropland.points.table import read_points
 from cropland.split import extend_splits, make_splits
 
@@ -62,18 +63,19 @@ def build_dataset(
     retry_failed: bool = False,
     progress: bool = True,
 ) -> BuildResult:
-    """Run every stage of a build described by ``cfg``."""
+    """Run every stage of a build described by ``cfg``, holding the output folder's lock."""
     from cropland.card import write_card
     from cropland.export.release import export_release
     from cropland.stats import scan_dataset, write_report
 
-    summary = extract(cfg, executor, workers, retry_failed, progress)
-    if summary.failures:
-        log.warning("%d samples failed; rerun with --retry-failed (first: %s)",
-                    len(summary.failures), summary.failures[0])
-    splits = split_dataset(cfg)
-    export_release(cfg.output, cfg, splits, workers=max(workers, 1))
-    samples = scan_dataset(cfg.output)
-    write_report(cfg.output, samples)
-    write_card(cfg.output, samples)
+    with folder_lock(cfg.output):
+        summary = extract(cfg, executor, workers, retry_failed, progress)
+        if summary.failures:
+            log.warning("%d samples failed; rerun with --retry-failed (first: %s)",
+                        len(summary.failures), summary.failures[0])
+        splits = split_dataset(cfg)
+        export_release(cfg.output, cfg, splits, workers=max(workers, 1))
+        samples = scan_dataset(cfg.output)
+        write_report(cfg.output, samples)
+        write_card(cfg.output, samples)
     return BuildResult(Path(cfg.output), summary)

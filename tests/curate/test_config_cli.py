@@ -32,7 +32,7 @@ def test_own_file_and_build_config_without_section(tmp_path):
     assert (cfg.nodata_reject, cfg.stripe_review) == (0.5, 12)
     build = tmp_path / "build.yaml"  # no thresholds in it: refused, naming what is not one
     build.write_text(yaml.safe_dump({"years": [2019], "points": {"synthetic_per_class": 2}}))
-    with pytest.raises(ConfigError, match="years: Extra inputs are not permitted"):
+    with pytest.raises(ConfigError, match="years: unknown field; known fields: cloud_review,"):
         load_curate_config(build)
 
 
@@ -45,7 +45,8 @@ def test_dataset_thresholds_come_from_its_build_config(tmp_path):
 @pytest.mark.parametrize(("text", "message"), [
     ("cloud_reject: 2\n", "cloud_reject: Input should be less than or equal to 1"),
     ("cloud_review: 0.5\ncloud_reject: 0.1\n", "cloud_review (0.5) must not exceed cloud_reject"),
-    ("clouds: 0.1\n", "clouds: Extra inputs are not permitted"),
+    ("clouds: 0.1\n", "clouds: unknown field; known fields: cloud_review, cloud_reject,"),
+    ("cloud_rejct: 0.1\n", "cloud_rejct: unknown field; did you mean cloud_reject?"),
     ("- 1\n", "must hold a mapping"),
     ("a: [\n", "not valid YAML"),
 ])

@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import logging
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from cropland.dataset import (
     tif_path,
 )
 from cropland.errors import DatasetError
+from cropland.io import TEMP_SUFFIX, folder_lock
 
 log = logging.getLogger(__name__)
 CURATION_FILE = "curation.csv"
@@ -59,8 +59,9 @@ def export_curated(
 
     Args:
         dataset: the built dataset.
-        out: the folder to create; it must not exist. Written in a temporary sibling and
-            renamed at the end, so ``out`` is either complete or absent.
+        out: the folder to create; it must not exist. Written in a temporary sibling
+            (``.OUT.cropland-tmp``, removed by the next run if this one is killed) and renamed
+            at the end, so ``out`` is either complete or absent.
         store: the decision store (default ``DATASET/curate.sqlite``).
         cfg: quality thresholds for samples not scored yet (default: the ``curate:``
             section of the dataset's ``config.yaml``).
@@ -70,6 +71,14 @@ def export_curated(
     out = Path(out).resolve()
     if out.exists():
         raise DatasetError(f"{out} exists; choose a new folder for the curated release")
+    with folder_lock(catalog.root):  # the dataset does not change while it is copied
+        return _export_curated(catalog, out, store, cfg, workers)
+
+
+def _export_curated(
+    catalog: Catalog, out: Path, store: Store | str | Path | None, cfg: CurateConfig | None,
+    workers: int | None,
+) -> CuratedSummary:
     own_store = not isinstance(store, Store)
     if own_store:
         store = Store(store or catalog.root / DEFAULT_DB)
@@ -81,8 +90,10 @@ def export_curated(
             store.close()
     status = {sid: final_status(quality.get(sid), decisions.get(sid)) for sid in catalog.samples}
     kept = [catalog.get(sid) for sid, st in status.items() if st != "rejected"]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    tmp = out.parent / f".{out.name}{TEMP_SUFFIX}"
+    if tmp.exists():  # left by a killed export of the same release
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
     try:
         points_kept = _write_release(catalog, kept, tmp, workers)
         _write_curation_log(tmp / CURATION_FILE, catalog, quality, decisions, status)

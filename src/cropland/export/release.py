@@ -22,6 +22,7 @@ from cropland.dataset import SPLIT_NAMES, DatasetFolder, Splits, png_path, raw_z
 from cropland.export.geotiff import load_sample
 from cropland.export.png import write_pngs_of
 from cropland.export.rawzip import write_raw_zip_of
+from cropland.io import folder_lock, remove_temporaries
 from cropland.parallel import default_workers, imap_bounded
 
 log = logging.getLogger(__name__)
@@ -146,8 +147,18 @@ def export_release(
         workers: processes for rendering (default: the available cores, at most 8). A
             pool is used from ``POOL_MIN_SAMPLES`` samples on; its processes are spawned,
             so a script calling this needs the ``if __name__ == "__main__":`` guard.
+
+    The folder is held locked (:func:`cropland.io.folder_lock`) while it is written.
     """
     root = Path(out_dir)
+    with folder_lock(root):
+        remove_temporaries(root)  # partial files of an interrupted export
+        return _export(root, cfg, splits, overwrite, workers)
+
+
+def _export(
+    root: Path, cfg: BuildConfig, splits: Splits, overwrite: bool, workers: int | None
+) -> ExportSummary:
     folder = DatasetFolder(root)
     total = folder.count_samples()
     count = {"up_to_date": 0, "stale": 0}

@@ -23,7 +23,7 @@ from cropland.dataset import CONFIG_FILE, POINTS_FILE, tif_path
 from cropland.errors import ConfigError, CredentialsError, PointsError
 from cropland.extraction.extract import Job, Target, plan_jobs, run_job, samples_of
 from cropland.extraction.manifest import Manifest, TaskResult, task_id
-from cropland.io import write_text_atomic
+from cropland.io import folder_lock, remove_temporaries, write_text_atomic
 from cropland.points.table import read_points, validate_points, write_points
 from cropland.sources import Source, make_source
 
@@ -82,19 +82,24 @@ def check_unchanged(cfg: BuildConfig, saved: Path) -> None:
 
 
 def prepare(cfg: BuildConfig) -> pd.DataFrame:
-    """Write the resolved config and the points table into the output folder."""
+    """Write the points table and the resolved config into the output folder (held locked)."""
     out = Path(cfg.output)
-    out.mkdir(parents=True, exist_ok=True)
-    for leftover in out.rglob(".*.tmp"):  # partial writes of an interrupted run
-        leftover.unlink()
-    check_unchanged(cfg, out / CONFIG_FILE)
-    write_text_atomic(out / CONFIG_FILE, dump_config(cfg))
-    points_file = out / POINTS_FILE
+    with folder_lock(out):
+        if n := remove_temporaries(out):  # partial writes of an interrupted run
+            log.info("removed %d temporary files of an interrupted run", n)
+        check_unchanged(cfg, out / CONFIG_FILE)
+        points = _build_points(cfg, out / POINTS_FILE)
+        write_text_atomic(out / CONFIG_FILE, dump_config(cfg))
+        return points
+
+
+def _build_points(cfg: BuildConfig, points_file: Path) -> pd.DataFrame:
+    """The build's points table, written on the first run; a resumed build keeps the points it
+    started with, and years new to the config are added."""
     if not points_file.exists():
         points = validate_points(load_build_points(cfg))
         write_points(points, points_file)
         return points
-    # a resumed build keeps the points it started with; years new to the config are added
     points = read_points(points_file)
     new_years = sorted(set(cfg.years) - set(points["year"]))
     if not new_years:
@@ -124,26 +129,30 @@ def extract(
     out = Path(cfg.output)
     source = make_source(cfg)
     state = source.fingerprint()  # a bad source fails here, before any job
-    points = prepare(cfg)
-    targets = samples_of(points, cfg)
-    with Manifest(out / MANIFEST_FILE) as manifest:
-        manifest.add(t.sample for t in targets)
-        if n := manifest.reset_missing(out):
-            log.warning("%d finished samples lost their file; redoing them", n)
-        todo = manifest.todo(retry_failed, state)
-        written = _already_written(targets, todo, out)
-        manifest.record(written)  # files that an interrupted run wrote but did not record
-        todo -= {r.task_id for r in written}
-        jobs = plan_jobs(targets, todo)
-        log.info("%d samples to extract in %d jobs; %d others already ended (done, empty%s)",
-                 len(todo), len(jobs), len(targets) - len(todo),
-                 "" if retry_failed else " or failed: rerun with --retry-failed")
-        with _progress(progress) as bar:
-            task = bar.add_task("extracting", total=len(todo))
-            for results in _execute(jobs, cfg, source, executor, workers):
-                manifest.record(results, state)
-                bar.advance(task, len(results))
-        return BuildSummary(manifest.counts(), manifest.failures(), manifest.empty_reasons())
+    if cfg.future_years:
+        log.warning("years %s are in the future: the simulator invents their imagery "
+                    "(synthetic pixels, not a forecast)", cfg.future_years)
+    with folder_lock(out):
+        points = prepare(cfg)
+        targets = samples_of(points, cfg)
+        with Manifest(out / MANIFEST_FILE) as manifest:
+            manifest.add(t.sample for t in targets)
+            if n := manifest.reset_missing(out):
+                log.warning("%d finished samples lost their file; redoing them", n)
+            todo = manifest.todo(retry_failed, state)
+            written = _already_written(targets, todo, out)
+            manifest.record(written)  # files that an interrupted run wrote but did not record
+            todo -= {r.task_id for r in written}
+            jobs = plan_jobs(targets, todo)
+            log.info("%d samples to extract in %d jobs; %d others already ended (done, empty%s)",
+                     len(todo), len(jobs), len(targets) - len(todo),
+                     "" if retry_failed else " or failed: rerun with --retry-failed")
+            with _progress(progress) as bar:
+                task = bar.add_task("extracting", total=len(todo))
+                for results in _execute(jobs, cfg, source, executor, workers):
+                    manifest.record(results, state)
+                    bar.advance(task, len(results))
+            return BuildSummary(manifest.counts(), manifest.failures(), manifest.empty_reasons())
 
 
 def _already_written(targets: list[Target], todo: set[str], out: Path) -> list[TaskResult]:
