@@ -166,3 +166,60 @@ def test_extended_splits_keep_known_points_and_split_new_ones(points: pd.DataFra
     for split, share in FRACTIONS.items():
         assert abs(counts[split] - share * len(new)) <= len(CLASS_SIZES)
     assert extend_splits(extended, points) is extended  # nothing new: the same splits
+
+
+def _placed(points: pd.DataFrame, xy: dict[int, tuple[float, float]]) -> pd.DataFrame:
+    """``points`` with each point at its EPSG:3978 position ``xy[point_id]`` as WGS84 lon/lat."""
+    from pyproj import Transformer
+
+    to_lonlat = Transformer.from_crs("EPSG:3978", "EPSG:4326", always_xy=True)
+    lonlat = {p: to_lonlat.transform(x, y) for p, (x, y) in xy.items()}
+    return points.assign(lon=points["point_id"].map(lambda p: lonlat[p][0]),
+                         lat=points["point_id"].map(lambda p: lonlat[p][1]))
+
+
+@pytest.fixture(scope="module")
+def crowded(points: pd.DataFrame) -> tuple[pd.DataFrame, list[list[int]]]:
+    """The points 5 km apart, except 40 pairs at one place, 10 pairs 600 m apart (64 px patches at
+    10 m overlap) and a chain of three 500 m apart; 10 pairs 700 m apart do not overlap."""
+    ids = sorted(points["point_id"].unique())
+    xy = {p: (-100_000 + 5_000 * (i % 40), 500_000 + 5_000 * (i // 40)) for i, p in enumerate(ids)}
+    groups = []
+    for k, offset in [(k, 0) for k in range(40)] + [(k, 600) for k in range(40, 50)]:
+        a, b = ids[2 * k], ids[2 * k + 1]
+        xy[b] = (xy[a][0] + offset, xy[a][1] + offset / 2)
+        groups.append([a, b])
+    for k in range(50, 60):
+        xy[ids[2 * k + 1]] = (xy[ids[2 * k]][0], xy[ids[2 * k]][1] - 700)
+    chain = ids[130:133]
+    xy[chain[1]], xy[chain[2]] = (xy[chain[0]][0] + 500, xy[chain[0]][1]), (xy[chain[0]][0] + 1000, xy[chain[0]][1])
+    return _placed(points, xy), [*groups, chain]
+
+
+def test_points_whose_patches_overlap_share_a_split(crowded, caplog) -> None:
+    from cropland.split import location_groups
+
+    table, together = crowded
+    grouped = location_groups(table, patch_extent=640)
+    assert sorted(sorted(int(p) for p in m) for _, m in grouped.index.to_series().groupby(grouped.to_numpy())
+                  if len(m) > 1) == sorted(together)
+    with caplog.at_level("WARNING", logger="cropland.split"):
+        splits = make_splits(table, SplitConfig(), seed=0, patch_extent=640)
+    for group in together:
+        assert len({splits.assignments[p] for p in group}) == 1, group
+    assert "51 groups of points are at the same place or their patches overlap" in caplog.text
+    assert f"[{together[0][0]}, {together[0][1]}]" in caplog.text
+    rows = table.assign(split=table["point_id"].map(splits.assignments))  # still 70/15/15 by class
+    shares = pd.crosstab(rows["label"], rows["split"], normalize="index")
+    assert (shares["training"] - 0.7).abs().max() <= 0.03
+
+
+def test_a_new_point_at_a_known_place_joins_its_split(crowded) -> None:
+    table, together = crowded
+    late = {p for group in together[:20] for p in group[1:]} | set(range(200, 260))
+    known = make_splits(table[~table["point_id"].isin(late)], SplitConfig(), seed=1, patch_extent=640)
+    extended = extend_splits(known, table, patch_extent=640)
+    assert {p: extended.assignments[p] for p in known.assignments} == known.assignments
+    for group in together[:20]:
+        assert extended.assignments[group[1]] == known.assignments[group[0]]
+    assert set(extended.assignments) == set(table["point_id"])

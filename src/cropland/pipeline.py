@@ -47,7 +47,8 @@ def split_dataset(cfg: BuildConfig) -> Splits:
     points = read_points(Path(cfg.output) / POINTS_FILE)
     points = points[points["year"].isin(cfg.years)]
     known = read_splits(path) if path.exists() else None
-    splits = extend_splits(known, points) if known else make_splits(points, cfg.splits, cfg.seed)
+    patch = (cfg.patch_size * cfg.resolution, cfg.crs)  # points whose patches overlap: one split
+    splits = extend_splits(known, points, *patch) if known else make_splits(points, cfg.splits, cfg.seed, *patch)
     if splits is not known:
         if known:
             log.info("%d new points split; the %d known points keep their splits",

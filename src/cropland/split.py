@@ -9,6 +9,10 @@ split's share of a class's points is within ``1 / n`` of its fraction (``n`` poi
 class). With 70/15/15 that is within 2 percentage points for every class of 20 points or
 more, except 22, 23, 24, 29 and 31 points, sizes for which no integer split is that close.
 
+Points whose patches overlap (two ids at one place, or centres closer than a patch) show the
+same pixels, so they are split as one: each group of such points (:func:`location_groups`)
+is in one split, and the build warns about them.
+
 Labels change between years, so a point also brings images of other classes into its split.
 A last, deterministic step swaps points of the same stratum between splits (which keeps the
 guarantee above) while that brings each class's share of point-years in every split closer
@@ -19,6 +23,7 @@ The file (``splits.json``) is written and read by :mod:`cropland.dataset`.
 
 from __future__ import annotations
 
+import logging
 import math
 import zlib
 from typing import TYPE_CHECKING
@@ -26,7 +31,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from cropland.core.grid import DEFAULT_CRS, project
 from cropland.dataset import SPLIT_NAMES, Splits
+
+log = logging.getLogger(__name__)
+
+#: Side of a patch in metres when none is given: 65 px at 10 m (covers the published 64 and 65).
+DEFAULT_PATCH_EXTENT = 650.0
 
 if TYPE_CHECKING:  # no pydantic at run time: training machines read splits without it
     from cropland.config import SplitConfig
@@ -148,30 +159,91 @@ def _balance_classes(
     return pd.Series(assigned, index=split.index)
 
 
-def make_splits(points: pd.DataFrame, fractions: SplitConfig, seed: int) -> Splits:
+def location_groups(
+    points: pd.DataFrame, patch_extent: float = DEFAULT_PATCH_EXTENT, crs: str = DEFAULT_CRS
+) -> pd.Series:
+    """Point id -> the smallest id of the points its patch overlaps, directly or through others.
+
+    Two patches of side ``patch_extent`` (metres of ``crs``, north-up, centred on the points)
+    overlap when the points are closer than that on both axes. Without ``lon``/``lat``
+    columns every point is a group of its own.
+    """
+    per_point = points.drop_duplicates("point_id").sort_values("point_id")
+    ids = per_point["point_id"].to_numpy()
+    if not {"lon", "lat"} <= set(points.columns) or len(ids) < 2:
+        return pd.Series(ids, index=ids)
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    xy = np.column_stack(project(per_point["lon"].to_numpy(), per_point["lat"].to_numpy(), crs))
+    pairs = cKDTree(xy).query_pairs(patch_extent * (1 - 1e-9), p=np.inf, output_type="ndarray")
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(ids),) * 2)
+    _, component = connected_components(graph, directed=False)
+    smallest = pd.Series(ids).groupby(component).transform("min").to_numpy()
+    return pd.Series(smallest, index=ids)
+
+
+def _warn_about_shared_locations(groups: pd.Series) -> None:
+    shared = [sorted(int(p) for p in members) for _, members in
+              groups.index.to_series().groupby(groups.to_numpy()) if len(members) > 1]
+    if shared:
+        listed = ", ".join(str(g) for g in shared[:10]) + (", ..." if len(shared) > 10 else "")
+        log.warning("%d groups of points are at the same place or their patches overlap, so they "
+                    "show the same pixels; each group is kept in one split: %s (remove the "
+                    "duplicates from the points table to silence this)", len(shared), listed)
+
+
+def make_splits(
+    points: pd.DataFrame, fractions: SplitConfig, seed: int,
+    patch_extent: float = DEFAULT_PATCH_EXTENT, crs: str = DEFAULT_CRS,
+) -> Splits:
     """Assign every point of a points table (one row per point and year) to one split.
 
     Args:
-        points: needs columns ``point_id`` and ``label``.
+        points: needs columns ``point_id`` and ``label``; with ``lon`` and ``lat``, points
+            whose patches overlap share a split (see :func:`location_groups`).
         fractions: training/validation/test fractions.
         seed: the same seed and points give the same splits.
+        patch_extent: side of a patch in metres of ``crs`` (patch size x resolution).
+        crs: the patches' CRS.
     """
     shares = [getattr(fractions, name) for name in SPLIT_NAMES]
-    return Splits(_assign(points, shares, seed), seed, dict(zip(SPLIT_NAMES, shares, strict=True)))
+    groups = location_groups(points, patch_extent, crs)
+    _warn_about_shared_locations(groups)
+    return Splits(_assign(points, shares, seed, groups), seed,
+                  dict(zip(SPLIT_NAMES, shares, strict=True)))
 
 
-def extend_splits(splits: Splits, points: pd.DataFrame) -> Splits:
+def extend_splits(
+    splits: Splits, points: pd.DataFrame,
+    patch_extent: float = DEFAULT_PATCH_EXTENT, crs: str = DEFAULT_CRS,
+) -> Splits:
     """``splits`` plus the points of ``points`` it does not know (a build that gained years or
-    points): known points keep their split; new ones are split among themselves, stratified
-    and balanced as by :func:`make_splits`, with the same seed and fractions."""
-    new = points[~points["point_id"].isin(list(splits.assignments))]
-    if new.empty:
+    points): known points keep their split, and so do new points whose patches overlap a known
+    one's; the others are split among themselves, stratified and balanced as by
+    :func:`make_splits`, with the same seed and fractions."""
+    known = splits.assignments
+    if points["point_id"].isin(list(known)).all():
         return splits
-    added = _assign(new, [splits.fractions[name] for name in SPLIT_NAMES], splits.seed)
-    return Splits({**splits.assignments, **added}, splits.seed, splits.fractions)
+    groups = location_groups(points, patch_extent, crs)
+    _warn_about_shared_locations(groups)
+    ids = groups.index.to_series()
+    joined = {}  # group -> the split of its first known point
+    for p, g in groups.items():
+        if int(p) in known:
+            joined.setdefault(int(g), known[int(p)])
+    added = {int(p): joined[int(g)] for p, g in groups.items() if int(p) not in known and int(g) in joined}
+    alone = ids[~ids.isin(list(known)) & ~groups.isin(list(joined))]
+    if len(alone):
+        shares = [splits.fractions[name] for name in SPLIT_NAMES]
+        added |= _assign(points[points["point_id"].isin(alone)], shares, splits.seed, groups.loc[alone.to_numpy()])
+    return Splits({**known, **added}, splits.seed, splits.fractions)
 
 
-def _assign(points: pd.DataFrame, shares: list[float], seed: int) -> dict[int, str]:
-    strata = majority_class(points)
-    split = _balance_classes(points, strata, _stratified(strata, shares, seed), shares)
-    return {int(p): SPLIT_NAMES[s] for p, s in split.items()}
+def _assign(points: pd.DataFrame, shares: list[float], seed: int, groups: pd.Series) -> dict[int, str]:
+    """Split the groups (``groups``: point id -> group id) as points, then give each point its group's split."""
+    grouped = points.assign(point_id=points["point_id"].map(groups))
+    strata = majority_class(grouped)
+    split = _balance_classes(grouped, strata, _stratified(strata, shares, seed), shares)
+    return {int(p): SPLIT_NAMES[split[g]] for p, g in groups.items()}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -23,13 +25,46 @@ def test_labels_from_codes_and_sorted_rows():
 
 
 @pytest.mark.parametrize(("column", "values", "message"), [
-    ("aci_code", [147, float("nan")], "aci_code must be whole numbers"),
+    ("aci_code", [147, float("nan")], "aci_code must be a whole number in every row; rows [1] hold [nan]"),
     ("lon", ["-106.4", "east"], "wrong type"),
     ("province", ["SK", "XX"], "unknown province codes in rows [1]"),
+    ("point_id", [2, 4.5], "point_id must be a whole number in every row; rows [1] hold [4.5]"),
+    ("point_id", [2, "1e0x"], "point_id must be a whole number in every row; rows [1] hold ['1e0x']"),
+    ("point_id", [2, -1], "point ids outside 0-999999999 (9 digits at most) in rows [1]: renumber them"),
+    ("point_id", [2, 1234567890], "point ids outside 0-999999999 (9 digits at most) in rows [1]"),
+    ("point_id", [2, 10**30], "wrong type"),
+    ("year", [2019, 2019.5], "year must be a whole number in every row; rows [1] hold [2019.5]"),
+    ("lon", [-106.4, 2.35], "rows [1] lie outside Canada's provinces"),  # Paris
+    ("lat", [52.3, -90.0], "rows [1] lie outside Canada's provinces"),  # the South Pole
+    ("lon", [-106.4, 49.6], "rows [1] lie outside Canada's provinces"),  # lat given as lon
+    ("lat", [52.3, 120.0], "impossible coordinates in rows [1]"),
 ])
 def test_bad_values_raise_points_error(column, values, message):
-    with pytest.raises(PointsError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(PointsError, match=re.escape(message)):
         validate_points(table(**{column: values}), "pts.csv")
+
+
+def test_an_empty_table_is_refused():
+    with pytest.raises(PointsError, match="pts.csv holds no points; add one row per point and year"):
+        validate_points(table().iloc[:0], "pts.csv")
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"", "is empty; expected a CSV with the columns"),
+    (b"point_id,year,lon,lat,province,aci_code\n", "holds no points"),
+    (b"point_id,year,lon,lat,province,aci_code\n1,2019,-106.4,52.3,SK,147\n2,2019,-97.7,49.6,MB,146,7,8\n",
+     "is not a well-formed CSV (Error tokenizing data. C error: Expected 6 fields in line 3, saw 8)"),
+    (bytes(range(256)) * 4, "is a binary file, not a CSV"),
+    ("point_id,year,lon,lat,province,aci_code\n1,2019,-106.4,52.3,SK,147\n2,2019,-97.7,49.6,MB,146\n3,2019,-97.7,49.6,MB,Bl\xe9\n".encode("latin-1"),
+     "is not UTF-8 text: save it as UTF-8"),
+])
+def test_unreadable_points_files_are_explained(tmp_path, content, message):
+    from cropland.points.table import read_points
+
+    path = tmp_path / "points.csv"
+    path.write_bytes(content)
+    with pytest.raises(PointsError, match=re.escape(message)):
+        read_points(path)
 
 
 def test_parquet_is_geoparquet_with_wgs84_points(tmp_path):

@@ -21,6 +21,11 @@ def _to_lonlat(crs: str) -> Transformer:
     return Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
 
 
+def project(lon, lat, crs: str = DEFAULT_CRS):  # noqa: ANN001, ANN201 (floats or arrays)
+    """WGS84 longitudes/latitudes (floats or arrays) to ``crs`` coordinates: ``(x, y)``."""
+    return _to_crs(crs).transform(lon, lat)
+
+
 @dataclass(frozen=True)
 class PatchGrid:
     """A north-up pixel grid: ``size`` x ``size`` pixels of ``resolution`` m in ``crs``.
@@ -46,7 +51,7 @@ class PatchGrid:
         crs: str = DEFAULT_CRS,
     ) -> PatchGrid:
         """The grid centred on a WGS84 longitude/latitude."""
-        x, y = _to_crs(crs).transform(lon, lat)
+        x, y = project(lon, lat, crs)
         return cls(crs=crs, x=float(x), y=float(y), size=size, resolution=resolution)
 
     @property

@@ -11,8 +11,13 @@ from cropland.errors import NameFormatError
 #: Image types of the PNG release: RGB and the six vegetation indices.
 IMAGE_TYPES: tuple[str, ...] = ("RGB", "NDVI", "NDVI45", "GNDVI", "OSAVI", "PSRI", "NDWI")
 
+#: The one rule for point ids, from the points table to the review app: whole numbers from 0 to
+#: 999,999,999 (9 digits at most, no sign).
+MAX_POINT_ID = 999_999_999
+POINT_ID_PATTERN = r"\d{1,9}"
+
 _PATTERN = re.compile(
-    r"^POINT_(?P<point_id>\d+)_(?P<year>\d{4})(?P<month>\d{2})_(?P<province>[A-Z]{2})_"
+    r"^POINT_(?P<point_id>" + POINT_ID_PATTERN + r")_(?P<year>\d{4})(?P<month>\d{2})_(?P<province>[A-Z]{2})_"
     r"(?P<label>[A-Z][A-Z0-9_]*?)(?:_(?P<image_type>" + "|".join(IMAGE_TYPES) + r"))?$"
 )
 
@@ -28,6 +33,8 @@ class SampleName:
     label: str
 
     def __post_init__(self) -> None:
+        if not 0 <= self.point_id <= MAX_POINT_ID:
+            raise NameFormatError(f"point id {self.point_id} is outside 0-{MAX_POINT_ID:,}")
         if not 1 <= self.month <= 12:
             raise NameFormatError(f"month must be 1-12, got {self.month}")
         if self.province not in PROVINCES:

@@ -12,3 +12,7 @@ PROVINCES: dict[str, str] = {
     "QC": "Quebec",
     "SK": "Saskatchewan",
 }
+
+#: (west, south, east, north) of the ten provinces in WGS84 degrees, with 0.1 degree to spare:
+#: a point outside cannot be a Canadian field (Paris, the South Pole, swapped lon/lat).
+CANADA_BOUNDS: tuple[float, float, float, float] = (-139.2, 41.6, -52.5, 62.7)

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cropland.config import CurateConfig
-from cropland.core.naming import IMAGE_TYPES
+from cropland.core.naming import IMAGE_TYPES, POINT_ID_PATTERN
 from cropland.curate.catalog import Catalog
 from cropland.curate.config import curate_config_for
 from cropland.curate.quality import pixel_masks
@@ -43,7 +43,7 @@ from cropland.export.png import render_type
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
-SAMPLE_ID = r"^POINT_\d{1,9}_\d{6}_[A-Z]{2}_[A-Z][A-Z0-9_]{0,40}$"
+SAMPLE_ID = rf"^POINT_{POINT_ID_PATTERN}_\d{{6}}_[A-Z]{{2}}_[A-Z][A-Z0-9_]{{0,40}}$"
 SampleId = Annotated[str, Field(pattern=SAMPLE_ID, max_length=80)]
 DecisionId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 ImageKind = Literal["RGB", "NDVI", "NDVI45", "GNDVI", "OSAVI", "PSRI", "NDWI", "MASK"]

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from cropland.core.classes import CropClass, get_class
-from cropland.core.naming import SampleName
+from cropland.core.naming import MAX_POINT_ID, SampleName
 from cropland.core.provinces import PROVINCES
 from cropland.errors import CroplandError, PointsError
 from cropland.io import atomic_path, write_table
@@ -184,14 +184,14 @@ def _class_of(code: str, crop: str) -> tuple[CropClass | None, str]:
 def _parse_row(line: int, pid, region, prov, crop, start, date, code, lon_text, lat_text,
                x, y, name, avail) -> tuple[tuple | None, list[Issue]]:
     issues: list[Issue] = []
-    point_id = int(pid) if pid.strip().isdigit() else None
+    point_id = int(pid) if pid.strip().isdigit() and int(pid) <= MAX_POINT_ID else None
 
     def error(kind: str, message: str) -> tuple[None, list[Issue]]:
         issues.append(Issue(line, point_id, kind, message))
         return None, issues
 
     if point_id is None:
-        return error("bad_point_id", f"Point_ID {pid!r} is not a whole number")
+        return error("bad_point_id", f"Point_ID {pid!r} is not a whole number from 0 to {MAX_POINT_ID}")
     if pd.isna(x) or pd.isna(y):
         return error("missing_coordinates",
                      f"Longitude/Latitude {lon_text!r}/{lat_text!r} missing or not numbers")

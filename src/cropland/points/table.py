@@ -3,7 +3,7 @@
 ======== ======= ==============================================================
 column   dtype   meaning
 ======== ======= ==============================================================
-point_id int64   stable identifier of a geographic point (a field centre)
+point_id int64   stable identifier of a geographic point (a field centre), 0-999999999
 year     int64   crop year of the label
 lon      float64 WGS84 longitude of the field centre
 lat      float64 WGS84 latitude
@@ -12,6 +12,7 @@ aci_code int64   Annual Crop Inventory code of the label that year
 label    str     class folder name (``SPRING_WHEAT``), derived from ``aci_code``
 ======== ======= ==============================================================
 
+Points lie within Canada's ten provinces (:data:`~cropland.core.provinces.CANADA_BOUNDS`).
 A point keeps its id, position and province across years; its label may change (crop
 rotation). Stored as CSV or Parquet, chosen by the file extension. Parquet files are
 GeoParquet: a ``geometry`` column (WKB points, WGS84 lon/lat) follows the columns above, so
@@ -28,7 +29,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cropland.core.classes import get_class
-from cropland.core.provinces import PROVINCES
+from cropland.core.naming import MAX_POINT_ID
+from cropland.core.provinces import CANADA_BOUNDS, PROVINCES
 from cropland.errors import PointsError, UnknownClassError
 from cropland.io import atomic_path, write_table
 
@@ -48,23 +50,39 @@ def validate_points(df: pd.DataFrame, source: str = "points table") -> pd.DataFr
     missing = [c for c in COLUMNS if c not in df.columns and c != "label"]
     if missing:
         raise PointsError(f"{source}: missing column(s) {missing}; expected {list(COLUMNS)}")
+    if df.empty:
+        raise PointsError(f"{source} holds no points; add one row per point and year "
+                          f"with the columns {list(COLUMNS)}")
     df = df.copy()
+    for column in ("point_id", "year", "aci_code"):
+        values = pd.to_numeric(df[column], errors="coerce")
+        fractional = values.isna() | (values % 1 != 0)
+        if fractional.any():
+            raise PointsError(f"{source}: {column} must be a whole number in every row; rows "
+                              f"{_rows(fractional)} hold {df.loc[fractional, column].head(3).tolist()}")
     try:
         labels = [get_class(int(c)).name for c in df["aci_code"]]
     except UnknownClassError as e:
         raise PointsError(f"{source}: {e}") from None
-    except (TypeError, ValueError) as e:  # NaN or text codes
-        raise PointsError(f"{source}: aci_code must be whole numbers in every row ({e})") from None
     df["label"] = labels
     try:
         df = df[list(COLUMNS)].astype(COLUMNS)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         raise PointsError(f"{source}: a column has values of the wrong type ({e}); "
                           f"expected {COLUMNS}") from None
     problems = []
+    bad_ids = ~df["point_id"].between(0, MAX_POINT_ID)
+    if bad_ids.any():
+        problems.append(f"point ids outside 0-{MAX_POINT_ID} (9 digits at most) in rows "
+                        f"{_rows(bad_ids)}: renumber them")
     bad_coords = ~df["lon"].between(-180, 180) | ~df["lat"].between(-90, 90)
     if bad_coords.any():
         problems.append(f"impossible coordinates in rows {_rows(bad_coords)}")
+    west, south, east, north = CANADA_BOUNDS
+    abroad = ~bad_coords & ~(df["lon"].between(west, east) & df["lat"].between(south, north))
+    if abroad.any():
+        problems.append(f"rows {_rows(abroad)} lie outside Canada's provinces (lon {west} to "
+                        f"{east}, lat {south} to {north}; WGS84 degrees, lon before lat)")
     bad_prov = ~df["province"].isin(list(PROVINCES))
     if bad_prov.any():
         problems.append(f"unknown province codes in rows {_rows(bad_prov)}")
@@ -87,9 +105,22 @@ def _rows(mask: pd.Series) -> list[int]:
 def read_points(path: str | Path) -> pd.DataFrame:
     """Read and validate a points table (``.csv`` or ``.parquet``)."""
     path = Path(path)
-    if not path.exists():
-        raise PointsError(f"points file {path} does not exist; check `points.path` in the config")
-    df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise PointsError(f"points file {path} {what}; check `points.path` in the config")
+    expected = f"expected a CSV with the columns {list(COLUMNS)}, one row per point and year"
+    if path.suffix != ".parquet" and b"\0" in path.open("rb").read(4096):
+        raise PointsError(f"{path} is a binary file, not a CSV; {expected}")
+    try:
+        df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise PointsError(f"{path} is empty; {expected}") from None
+    except pd.errors.ParserError as e:
+        raise PointsError(f"{path} is not a well-formed CSV ({str(e).strip()}); {expected}") from None
+    except UnicodeDecodeError:
+        raise PointsError(f"{path} is not UTF-8 text: save it as UTF-8; {expected}") from None
+    except (pa.ArrowException, OSError) as e:
+        raise PointsError(f"{path} is not a readable Parquet file ({e}); {expected}") from None
     return validate_points(df, str(path))
 
 
