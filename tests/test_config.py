@@ -55,7 +55,7 @@ def test_every_wrong_field_is_named_on_one_line():
     with pytest.raises(ConfigError) as error:
         parse_config(BASE | {"months": [0], "patch_size": "big", "extra": 1})
     assert str(error.value) == (
-        "config is invalid: months: months must be 1-12, got [0]; patch_size: Input should be a "
+        "config: months: months must be 1-12, got [0]; patch_size: Input should be a "
         "valid integer, unable to parse string as an integer (got 'big'); extra: unknown field; "
         "known fields: name, years, months, classes, points, patch_size, resolution, crs, "
         "resampling, source, indices, render, splits, export, output, seed, curate")

@@ -47,7 +47,7 @@ def validate(model: type[Model], data: Any, origin: str) -> Model:
         return model.model_validate(data)
     except ValidationError as e:
         problems = "; ".join(_explain(model, err) for err in e.errors())
-        raise ConfigError(f"{origin} is invalid: {problems}") from None
+        raise ConfigError(f"{origin}: {problems}") from None
 
 
 def _explain(model: type[BaseModel], err: Any) -> str:

@@ -189,27 +189,19 @@ class DatasetFolder:
 
     def config(self) -> BuildConfig:
         """The validated configuration the dataset was built with."""
-        from pydantic import ValidationError
-
         from cropland.config import BuildConfig
+        from cropland.configfile import validate
 
         if not self.config_path.exists():
             raise DatasetError(f"{self.config_path} does not exist; is {self.root} a dataset built by cropland?")
-        try:
-            return BuildConfig.model_validate(self.config_data)
-        except ValidationError as e:
-            raise DatasetError(f"{self.config_path} is not a valid build configuration: {e}") from None
+        return validate(BuildConfig, self.config_data, str(self.config_path))
 
     def render(self) -> RenderConfig:
         """How the PNGs are rendered: the ``render:`` settings (defaults without a config)."""
-        from pydantic import ValidationError
-
         from cropland.config import RenderConfig
+        from cropland.configfile import validate
 
-        try:
-            return RenderConfig.model_validate(self.config_data.get("render") or {})
-        except ValidationError as e:
-            raise DatasetError(f"{self.config_path}: its render section is invalid ({e})") from None
+        return validate(RenderConfig, self.config_data.get("render") or {}, f"{self.config_path} render")
 
     def splits(self) -> Splits:
         """The verified ``splits.json`` (a DatasetError when it is missing or modified)."""

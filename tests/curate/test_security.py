@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+import shlex
 import string
 import urllib.parse
 import uuid
@@ -154,3 +156,110 @@ def test_random_ids_and_queries_never_give_500(client):
         r = client.get("/api/samples", params={rng.choice(["label", "year", "month", "province",
                                                            "quality", "offset"]): junk})
         assert r.status_code in (200, 422), junk
+
+
+def _raw_request(server: str, head: str, body: bytes, wait: float = 5.0) -> bytes:
+    """Send the request line and headers, then ``body`` (however long ``Content-Length`` says
+    the body is); return what the server answered within ``wait`` seconds."""
+    import socket
+
+    host, port = server.removeprefix("http://").split(":")
+    answer = b""
+    with socket.create_connection((host, int(port)), timeout=wait) as sock:
+        sock.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
+        try:
+            while b"}" not in answer and (data := sock.recv(65536)):  # up to the JSON's end
+                answer += data
+        except TimeoutError:
+            pass
+    return answer
+
+
+def test_an_unauthenticated_huge_body_is_refused_before_it_is_read(server):
+    head = ("POST /api/decisions HTTP/1.1\nHost: x\nContent-Type: application/json\n"
+            "Content-Length: 200000000\n")
+    answer = _raw_request(server, head, b"[" * 65536)  # 64 KiB sent of the 200 MB announced
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+    assert b"missing token" in answer
+
+
+def test_an_oversized_body_is_413_with_or_without_a_declared_length(server, tokens):
+    auth = f"Authorization: Bearer {tokens['alice']}\n"
+    head = f"POST /api/decisions HTTP/1.1\nHost: x\n{auth}Content-Type: application/json\n"
+    answer = _raw_request(server, head + "Content-Length: 200000000\n", b"[" * 65536)
+    assert answer.startswith(b"HTTP/1.1 413") and b"request body over 1048576 bytes" in answer
+    chunk = b"[" * 65536
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(20))  # 1.25 MiB
+    answer = _raw_request(server, head + "Transfer-Encoding: chunked\n", chunks)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+
+
+def test_a_body_under_the_cap_still_works(client):
+    ids = [f"POINT_{p}_201906_MB_CORN" for p in range(900)]  # ~25 KB, unknown samples
+    r = client.post("/api/decisions", json={"decision_id": uuid.uuid4().hex, "decision": "accept",
+                                            "sample_ids": ids})
+    assert r.status_code == 404 and "POINT_0_201906_MB_CORN" in r.json()["detail"]
+
+
+def test_audit_paging_beyond_the_largest_sequence_is_422(client):
+    r = client.get("/api/audit", params={"before": 2**63})
+    assert r.status_code == 422 and "before" in r.json()["detail"]
+    assert client.get("/api/audit", params={"before": 2**63 - 1}).status_code == 200
+
+
+def test_a_sample_damaged_after_start_is_409(dataset, db, tokens, tmp_path):
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from cropland.curate.app import create_app
+
+    copy = shutil.copytree(dataset, tmp_path / "copy")
+    app = create_app(copy, db)
+    tif = next((copy / "tif").rglob(f"{SAMPLE}.tif"))
+    tif.write_bytes(tif.read_bytes()[:300])  # truncated after the app started
+    with TestClient(app) as c:
+        c.headers["Authorization"] = f"Bearer {tokens['alice']}"
+        r = c.get(f"/api/samples/{SAMPLE}/image/RGB")
+        assert r.status_code == 409 and "the dataset changed since the app started" in r.json()["detail"]
+        assert "corrupt or incomplete" in r.json()["detail"]
+        tif.unlink()
+        r = c.get(f"/api/samples/{SAMPLE}/image/NDVI")
+        assert r.status_code == 409 and "does not exist" in r.json()["detail"]
+
+
+def test_a_full_disk_is_503_and_records_nothing(dataset, scored_db, tmp_path):
+    """The decision store on a 1 MiB file system, filled up: a decision is refused with 503."""
+    import sys
+
+    from tests.limits import run_on_own_disk
+
+    disk = tmp_path / "disk"
+    script = f"""
+import json, os, shutil, uuid
+from pathlib import Path
+from fastapi.testclient import TestClient
+from cropland.curate.app import create_app
+from cropland.curate.store import Store
+
+db = Path({str(disk)!r}) / "curate.sqlite"
+shutil.copy({str(scored_db)!r}, db)
+token = Store(db).add_reviewer("alice")
+app = create_app({str(dataset)!r}, db)
+filler = os.open(db.parent / "filler", os.O_WRONLY | os.O_CREAT)
+try:
+    while True:
+        os.write(filler, bytes(4096))
+except OSError:
+    os.close(filler)
+with TestClient(app) as c:
+    c.headers["Authorization"] = "Bearer " + token
+    answers = [c.post("/api/decisions", json={{"decision_id": uuid.uuid4().hex, "decision": "reject",
+               "reason": "x" * 400, "sample_ids": [{SAMPLE!r}]}}) for _ in range(50)]
+    bad = [a for a in answers if a.status_code != 200]
+    print(json.dumps([bad[0].status_code, bad[0].json()["detail"]]))
+"""
+    done = run_on_own_disk(disk, "size=1m", f"{sys.executable} -c {shlex.quote(script)}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    status, detail = json.loads(done.stdout.strip().splitlines()[-1])
+    assert status == 503 and "cannot read or write its files" in detail and "disk is full" in detail

@@ -34,14 +34,19 @@ def test_labels_from_codes_and_sorted_rows():
     ("point_id", [2, 1234567890], "point ids outside 0-999999999 (9 digits at most) in rows [1]"),
     ("point_id", [2, 10**30], "wrong type"),
     ("year", [2019, 2019.5], "year must be a whole number in every row; rows [1] hold [2019.5]"),
-    ("lon", [-106.4, 2.35], "rows [1] lie outside Canada's provinces"),  # Paris
-    ("lat", [52.3, -90.0], "rows [1] lie outside Canada's provinces"),  # the South Pole
-    ("lon", [-106.4, 49.6], "rows [1] lie outside Canada's provinces"),  # lat given as lon
     ("lat", [52.3, 120.0], "impossible coordinates in rows [1]"),
 ])
 def test_bad_values_raise_points_error(column, values, message):
     with pytest.raises(PointsError, match=re.escape(message)):
         validate_points(table(**{column: values}), "pts.csv")
+
+
+def test_points_outside_canada_are_found():
+    from cropland.points.table import outside_canada
+
+    points = table(point_id=[1, 2], lon=[2.35, -106.4], lat=[48.85, 52.3])  # Paris, Saskatchewan
+    points = pd.concat([points, table(point_id=[3, 4], lon=[0.0, 49.6], lat=[-90.0, -97.7])])
+    assert outside_canada(points)["point_id"].tolist() == [1, 3, 4]  # + the South Pole, lat/lon swapped
 
 
 def test_an_empty_table_is_refused():

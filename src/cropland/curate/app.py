@@ -1,13 +1,16 @@
 """The review web app: a JSON API and one plain HTML/JS page (``static/``).
 
 Every ``/api`` request carries ``Authorization: Bearer TOKEN`` (``cropland curate token add
-NAME``). Sample ids are checked against a pattern, then looked up in the dataset's
-:class:`Catalog`; files are only ever reached through that index.
+NAME``), checked before any byte of its body is read; bodies are capped at ``MAX_BODY``.
+Sample ids are checked against a pattern, then looked up in the dataset's :class:`Catalog`;
+files are only ever reached through that index. Every failure is a 4xx, or a 503 when the
+server cannot store a decision (a full disk), with a message that says what to do.
 """
 
 import io
 import json
 import logging
+import sqlite3
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,7 +24,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cropland.config import CurateConfig
 from cropland.core.naming import IMAGE_TYPES, POINT_ID_PATTERN
@@ -37,6 +42,7 @@ from cropland.curate.store import (
     Store,
     StoreError,
 )
+from cropland.errors import DatasetError
 from cropland.export.geotiff import SAMPLE_BANDS, read_sample
 from cropland.export.png import render_type
 
@@ -52,6 +58,10 @@ DecisionFilter = Literal["none", "accept", "reject"]
 #: Colours of the quality mask: no data, cloud, shadow (valid pixels are grey by VALID).
 MASK_COLOURS = {"nodata": (220, 30, 30), "cloud": (40, 220, 230), "shadow": (40, 60, 220)}
 MASK_FULL_OBS = 8
+#: The largest request body (a bulk decision on 1,000 samples is about 100 KB).
+MAX_BODY = 1 << 20
+#: Largest audit sequence number (SQL BIGINT).
+MAX_SEQ = 2**63 - 1
 
 
 class DecisionIn(BaseModel):
@@ -149,19 +159,14 @@ def create_app(
     app = FastAPI(title="cropland curate", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     app.state.review = review
     _add_error_handlers(app)
+    app.add_middleware(_Gate, store=store)
     _add_security_headers(app)
     bearer = HTTPBearer(auto_error=False)
 
-    def reviewer(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
-        if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
-            raise HTTPException(401, "missing token: send 'Authorization: Bearer TOKEN' "
-                                "(create one with `cropland curate token add NAME`)",
-                                headers={"WWW-Authenticate": "Bearer"})
-        name = store.reviewer_for_token(creds.credentials)
-        if name is None:
-            raise HTTPException(403, "invalid or revoked token; ask for a new one "
-                                "(`cropland curate token add NAME`)")
-        return name
+    def reviewer(
+        request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    ) -> str:
+        return request.state.reviewer  # checked by _Gate before the request reached here
 
     Reviewer = Annotated[str, Depends(reviewer)]
     PathId = Annotated[str, PathParam(pattern=SAMPLE_ID, max_length=80)]
@@ -253,7 +258,7 @@ def create_app(
     def audit(
         name: Reviewer,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        before: Annotated[int | None, Query(ge=1)] = None,
+        before: Annotated[int | None, Query(ge=1, le=MAX_SEQ)] = None,
     ) -> dict:
         """The audit log, newest first."""
         return {"entries": store.audit(limit, before)}
@@ -278,10 +283,92 @@ def _add_error_handlers(app: FastAPI) -> None:
         status = 409 if isinstance(exc, (ConflictingRetry, NothingToUndo)) else 400
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
+    @app.exception_handler(DatasetError)
+    async def damaged(request: Request, exc: DatasetError) -> JSONResponse:
+        return JSONResponse({"detail": f"the dataset changed since the app started: {exc}"},
+                            status_code=409)
+
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.error("%s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": f"the server cannot read or write its files ({exc}); "
+                             "nothing was changed: try again once its disk has space "
+                             "(tell whoever runs the app)"}, status_code=503,
+                            headers={"Retry-After": "60"})
+
+    for error in _storage_errors():
+        app.add_exception_handler(error, unavailable)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
+
+
+class _Gate:
+    """ASGI middleware: an ``/api`` request needs a valid token before any byte of its body is
+    read, and its body may not exceed ``MAX_BODY`` (refused with 413 as soon as it does)."""
+
+    def __init__(self, app: ASGIApp, store: Store) -> None:
+        self.app, self.store = app, store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/") \
+                or scope["path"] == "/api/openapi.json":
+            return await self.app(scope, receive, send)
+        headers = {k.lower(): v for k, v in scope["headers"]}
+        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return await _reply(send, 401, "missing token: send 'Authorization: Bearer TOKEN' "
+                                "(create one with `cropland curate token add NAME`)",
+                                [(b"www-authenticate", b"Bearer")])
+        name = await run_in_threadpool(self.store.reviewer_for_token, token.strip())
+        if name is None:
+            return await _reply(send, 403, "invalid or revoked token; ask for a new one "
+                                "(`cropland curate token add NAME`)")
+        declared = headers.get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > MAX_BODY:
+            return await _reply(send, 413, f"request body over {MAX_BODY} bytes; send at most "
+                                "1,000 samples per decision")
+        body = b""
+        while True:  # at most MAX_BODY bytes, even when no length was declared (chunked)
+            message = await receive()
+            body += message.get("body", b"")
+            if len(body) > MAX_BODY:
+                return await _reply(send, 413, f"request body over {MAX_BODY} bytes; send at "
+                                    "most 1,000 samples per decision")
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
+        scope.setdefault("state", {})["reviewer"] = name
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def _reply(send: Send, status: int, detail: str, headers: list | None = None) -> None:
+    content = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(content)).encode()),
+        *(headers or [])]})
+    await send({"type": "http.response.body", "body": content})
+
+
+def _storage_errors() -> tuple[type[Exception], ...]:
+    """What a full or read-only disk raises: OS errors, and each database driver's own."""
+    errors: list[type[Exception]] = [OSError, sqlite3.OperationalError]
+    try:
+        import psycopg
+
+        errors.append(psycopg.OperationalError)
+    except ImportError:
+        pass
+    return tuple(errors)
 
 
 def _add_security_headers(app: FastAPI) -> None:

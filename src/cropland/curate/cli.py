@@ -47,7 +47,7 @@ def _store_location(dataset: Path | None, db: str | None) -> str:
 def serve(
     dataset: Path = typer.Argument(..., help="A built dataset folder (with tif/)."),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
-    port: int = typer.Option(8000, help="Port to listen on."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
     db: str | None = typer.Option(None, help=DB_HELP),
     config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
 ) -> None:

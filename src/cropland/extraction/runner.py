@@ -24,7 +24,7 @@ from cropland.errors import ConfigError, CredentialsError, PointsError
 from cropland.extraction.extract import Job, Target, plan_jobs, run_job, samples_of
 from cropland.extraction.manifest import Manifest, TaskResult, task_id
 from cropland.io import folder_lock, remove_temporaries, write_text_atomic
-from cropland.points.table import read_points, validate_points, write_points
+from cropland.points.table import outside_canada, read_points, validate_points, write_points
 from cropland.sources import Source, make_source
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,7 @@ def _build_points(cfg: BuildConfig, points_file: Path) -> pd.DataFrame:
     started with, and years new to the config are added."""
     if not points_file.exists():
         points = validate_points(load_build_points(cfg))
+        _warn_outside_canada(points)
         write_points(points, points_file)
         return points
     points = read_points(points_file)
@@ -112,9 +113,20 @@ def _build_points(cfg: BuildConfig, points_file: Path) -> pd.DataFrame:
     except PointsError as e:
         raise PointsError(f"cannot add years {new_years} to this build: {e}; the configured points "
                           "disagree with the build's points.csv, so build them into a new output folder") from None
+    _warn_outside_canada(added)
     log.info("adding %d points-years of %s to %s", len(added), new_years, points_file)
     write_points(points, points_file)
     return points
+
+
+def _warn_outside_canada(points: pd.DataFrame) -> None:
+    abroad = outside_canada(points)
+    if len(abroad):
+        where = ", ".join(f"{p} at ({x:.4f}, {y:.4f})" for p, x, y in
+                          abroad[["point_id", "lon", "lat"]].head(10).itertuples(index=False))
+        log.warning("%d points lie outside Canada's provinces: %s%s; no crop inventory labels "
+                    "them, check their lon/lat (WGS84 degrees, lon first)", len(abroad), where,
+                    ", ..." if len(abroad) > 10 else "")
 
 
 def extract(

@@ -12,7 +12,6 @@ aci_code int64   Annual Crop Inventory code of the label that year
 label    str     class folder name (``SPRING_WHEAT``), derived from ``aci_code``
 ======== ======= ==============================================================
 
-Points lie within Canada's ten provinces (:data:`~cropland.core.provinces.CANADA_BOUNDS`).
 A point keeps its id, position and province across years; its label may change (crop
 rotation). Stored as CSV or Parquet, chosen by the file extension. Parquet files are
 GeoParquet: a ``geometry`` column (WKB points, WGS84 lon/lat) follows the columns above, so
@@ -78,11 +77,6 @@ def validate_points(df: pd.DataFrame, source: str = "points table") -> pd.DataFr
     bad_coords = ~df["lon"].between(-180, 180) | ~df["lat"].between(-90, 90)
     if bad_coords.any():
         problems.append(f"impossible coordinates in rows {_rows(bad_coords)}")
-    west, south, east, north = CANADA_BOUNDS
-    abroad = ~bad_coords & ~(df["lon"].between(west, east) & df["lat"].between(south, north))
-    if abroad.any():
-        problems.append(f"rows {_rows(abroad)} lie outside Canada's provinces (lon {west} to "
-                        f"{east}, lat {south} to {north}; WGS84 degrees, lon before lat)")
     bad_prov = ~df["province"].isin(list(PROVINCES))
     if bad_prov.any():
         problems.append(f"unknown province codes in rows {_rows(bad_prov)}")
@@ -96,6 +90,14 @@ def validate_points(df: pd.DataFrame, source: str = "points table") -> pd.DataFr
     if problems:
         raise PointsError(f"{source}: " + "; ".join(problems))
     return df.sort_values(["point_id", "year"]).reset_index(drop=True)
+
+
+def outside_canada(points: pd.DataFrame) -> pd.DataFrame:
+    """The points (one row each) outside the bounds of Canada's provinces: Paris, the South
+    Pole, swapped longitude and latitude, ... (a border point stays inside)."""
+    west, south, east, north = CANADA_BOUNDS
+    inside = points["lon"].between(west, east) & points["lat"].between(south, north)
+    return points[~inside].drop_duplicates("point_id")
 
 
 def _rows(mask: pd.Series) -> list[int]:

@@ -22,13 +22,10 @@ from cropland.data.readers import built_from
 from cropland.errors import CroplandError
 from cropland.io import write_text_atomic
 from cropland.models import get_entry, is_temporal
-from cropland.train.config import TrainConfig
+from cropland.train.config import DEFAULT_MODELS, TrainConfig
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODELS: tuple[str, ...] = (
-    "resnet50", "densenet121", "efficientnet_b0", "lrcn", "cnn3d", "tempcnn", "temporal_transformer",
-)
 METRICS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1")
 
 #: The paper's results (2019 data, RGB; ``REFERENCE.md`` section 7; ~ = read off a bar chart).

@@ -1,4 +1,9 @@
-"""Commands ``pack``, ``train``, ``evaluate``, ``benchmark``, ``predict`` (torch imported lazily)."""
+"""Commands ``pack``, ``train``, ``evaluate``, ``benchmark``, ``predict`` (torch imported lazily).
+
+Options and ``--config`` files go through the models of :mod:`cropland.train.config`, as a
+build's configuration does (one line naming each wrong field); help texts and defaults come from
+their fields.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,23 @@ from pathlib import Path
 
 import typer
 
+from cropland.configfile import read_mapping, validate
+from cropland.train.config import (
+    BenchmarkOptions,
+    EvaluateOptions,
+    PredictOptions,
+    TrainConfig,
+    option_help,
+)
 
-def _models_option(value: str) -> list[str]:
-    return [m.strip() for m in value.split(",") if m.strip()]
+
+def _given(**options: object) -> dict:
+    """The options given on the command line (typer leaves the others None)."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def _list(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value is not None else None
 
 
 def pack(
@@ -28,80 +47,76 @@ def pack(
 
 
 def train(
-    dataset: Path = typer.Option(None, help="Dataset folder: packed, GeoTIFF build or PNG tree."),
-    out: Path = typer.Option(None, help="Run folder [runs/run]."),
-    model: str = typer.Option(
-        None, help="resnet50 (default), densenet121, efficientnet_b0, small_cnn, lrcn, cnn3d, tempcnn, "
-        "temporal_transformer."
-    ),
-    channels: str = typer.Option(None, help="RGB (default), an index, bands, all, or a comma list."),
-    source: str = typer.Option(None, help="auto (default), packed, tif or png."),
-    epochs: int = typer.Option(None, help="[20]"),
-    batch_size: int = typer.Option(None, help="[64]"),
-    lr: float = typer.Option(None, help="AdamW learning rate [0.001]."),
-    seed: int = typer.Option(None, help="[0]"),
-    device: str = typer.Option(None, help="auto (default), cpu, cuda, cuda:1 ..."),
-    temporal_mode: str = typer.Option(None, help="auto (default), triplet or series (temporal models)."),
-    size: int = typer.Option(None, help="Centre-crop images to this size."),
-    resize: int = typer.Option(None, help="Average images down to this size."),
-    patience: int = typer.Option(None, help="Early stopping patience (epochs)."),
-    time_budget: float = typer.Option(None, help="Stop once this many seconds of training are spent."),
-    pretrained: Path = typer.Option(None, help="Local ImageNet state_dict (torchvision backbones)."),
-    loading: str = typer.Option(None, help="auto (default: resident when the splits fit), resident or stream."),
-    config: Path = typer.Option(None, help="YAML of TrainConfig fields; options given here win."),
+    dataset: Path = typer.Option(None, help=option_help(TrainConfig, "dataset")),
+    out: Path = typer.Option(None, help=option_help(TrainConfig, "out")),
+    model: str = typer.Option(None, help=option_help(TrainConfig, "model")),
+    channels: str = typer.Option(None, help=option_help(TrainConfig, "channels")),
+    source: str = typer.Option(None, help=option_help(TrainConfig, "source")),
+    epochs: int = typer.Option(None, help=option_help(TrainConfig, "epochs")),
+    batch_size: int = typer.Option(None, help=option_help(TrainConfig, "batch_size")),
+    lr: float = typer.Option(None, help=option_help(TrainConfig, "lr")),
+    seed: int = typer.Option(None, help=option_help(TrainConfig, "seed")),
+    device: str = typer.Option(None, help=option_help(TrainConfig, "device")),
+    temporal_mode: str = typer.Option(None, help=option_help(TrainConfig, "temporal_mode")),
+    size: int = typer.Option(None, help=option_help(TrainConfig, "size")),
+    resize: int = typer.Option(None, help=option_help(TrainConfig, "resize")),
+    patience: int = typer.Option(None, help=option_help(TrainConfig, "patience")),
+    time_budget: float = typer.Option(None, help=option_help(TrainConfig, "time_budget_s")),
+    pretrained: Path = typer.Option(None, help=option_help(TrainConfig, "pretrained")),
+    loading: str = typer.Option(None, help=option_help(TrainConfig, "loading")),
+    config: Path = typer.Option(None, help="YAML of training settings (any field of "
+                                "cropland.train.config.TrainConfig); options given here win."),
     resume: bool = typer.Option(False, help="Continue the run in --out from its last.pt."),
 ) -> None:
     """Train one model; write config.yaml, checkpoints, history, metrics and predictions."""
-    import yaml
-
-    from cropland.train.config import TrainConfig
     from cropland.train.loop import train as train_model
 
-    fields = yaml.safe_load(config.read_text("utf-8")) if config else {}
-    given = {
-        "dataset": dataset, "out": out, "model": model, "channels": channels, "source": source, "epochs": epochs,
-        "batch_size": batch_size, "lr": lr, "seed": seed, "device": device, "temporal_mode": temporal_mode,
-        "size": size, "resize": resize, "patience": patience, "time_budget_s": time_budget, "pretrained": pretrained,
-        "loading": loading,
-    }
-    fields.update({k: v for k, v in given.items() if v is not None})
-    if "dataset" not in fields:
-        raise typer.BadParameter("give --dataset (or dataset: in --config)")
-    cfg = TrainConfig(**fields)
+    fields = read_mapping(config, "`cropland train --help`") if config else {}
+    fields.update(_given(
+        dataset=dataset, out=out, model=model, channels=channels, source=source, epochs=epochs,
+        batch_size=batch_size, lr=lr, seed=seed, device=device, temporal_mode=temporal_mode,
+        size=size, resize=resize, patience=patience, time_budget_s=time_budget, pretrained=pretrained,
+        loading=loading,
+    ))
+    cfg = validate(TrainConfig, fields, str(config) if config else "cropland train")
     metrics = train_model(cfg, resume=resume)
     _echo_metrics(metrics["test"], f"{cfg.model} test")
 
 
 def evaluate(
     run: Path = typer.Argument(..., help="Run folder of `cropland train`."),
-    split: str = typer.Option("test", help="training, validation or test."),
-    dataset: Path = typer.Option(None, help="Another dataset with the same classes."),
-    device: str = typer.Option("auto"),
+    split: str = typer.Option(None, help=option_help(EvaluateOptions, "split")),
+    dataset: Path = typer.Option(None, help=option_help(EvaluateOptions, "dataset")),
+    device: str = typer.Option(None, help=option_help(EvaluateOptions, "device")),
 ) -> None:
     """Evaluate a run's best checkpoint: every item of the split predicted once."""
     from cropland.train.predict import evaluate_run
 
-    _echo_metrics(evaluate_run(run, split, dataset, device), f"{run} {split}")
+    o = validate(EvaluateOptions, _given(split=split, dataset=dataset, device=device), "cropland evaluate")
+    _echo_metrics(evaluate_run(run, o.split, o.dataset, o.device), f"{run} {o.split}")
 
 
 def benchmark(
-    dataset: Path = typer.Option(..., help="Dataset folder (packed is fastest)."),
-    out: Path = typer.Option(Path("benchmark"), help="Report folder."),
-    models: str = typer.Option("resnet50,densenet121,efficientnet_b0,lrcn,cnn3d,tempcnn,temporal_transformer", help="Comma-separated model names."),
-    channels: list[str] = typer.Option(["RGB"], help="Channel selection; repeat for several image types."),
-    seeds: str = typer.Option(None, help="Comma-separated seeds (default: 0 on CPU, 0,1,2 on CUDA)."),
-    profile: str = typer.Option("auto", help="auto, cpu (32 px, 1 seed) or cuda (full size, 3 seeds)."),
-    device: str = typer.Option("auto"),
-    epochs: int = typer.Option(None, help="Override the profile's epochs."),
-    time_budget: float = typer.Option(None, help="Override the profile's time budget per run (s)."),
+    dataset: Path = typer.Option(None, help=option_help(BenchmarkOptions, "dataset")),
+    out: Path = typer.Option(None, help=option_help(BenchmarkOptions, "out")),
+    models: str = typer.Option(None, help=option_help(BenchmarkOptions, "models") + " Comma-separated."),
+    channels: list[str] = typer.Option(None, help=option_help(BenchmarkOptions, "channels") + " Repeat the option for several."),
+    seeds: str = typer.Option(None, help=option_help(BenchmarkOptions, "seeds") + " Comma-separated."),
+    profile: str = typer.Option(None, help=option_help(BenchmarkOptions, "profile")),
+    device: str = typer.Option(None, help=option_help(BenchmarkOptions, "device")),
+    epochs: int = typer.Option(None, help=option_help(BenchmarkOptions, "epochs")),
+    time_budget: float = typer.Option(None, help=option_help(BenchmarkOptions, "time_budget_s")),
 ) -> None:
     """Train models x channel selections x seeds; write report.md with tables and figures."""
     from cropland.train.benchmark import run_benchmark
 
-    overrides = {k: v for k, v in {"epochs": epochs, "time_budget_s": time_budget}.items() if v is not None}
+    o = validate(BenchmarkOptions, _given(
+        dataset=dataset, out=out, models=_list(models), channels=channels or None, seeds=_list(seeds),
+        profile=profile, device=device, epochs=epochs, time_budget_s=time_budget,
+    ), "cropland benchmark")
+    overrides = _given(epochs=o.epochs, time_budget_s=o.time_budget_s)
     report = run_benchmark(
-        dataset, out, _models_option(models), channels,
-        [int(s) for s in seeds.split(",")] if seeds else None, profile, device,
+        o.dataset, o.out, o.models, o.channels, o.seeds, o.profile, o.device,
         command="cropland " + " ".join(shlex.quote(a) for a in sys.argv[1:]), **overrides,
     )
     typer.echo(report)
@@ -112,21 +127,22 @@ def predict(
     inputs: list[Path] = typer.Argument(None, help="Sample files or folders (.tif or .png)."),
     dataset: Path = typer.Option(None, help="Dataset folder, with --point and --year."),
     config: Path = typer.Option(None, help="Build configuration whose source and points give --point in --year."),
-    point: int = typer.Option(None),
-    year: int = typer.Option(None),
-    device: str = typer.Option("auto"),
+    point: int = typer.Option(None, help=option_help(PredictOptions, "point")),
+    year: int = typer.Option(None, help=option_help(PredictOptions, "year")),
+    device: str = typer.Option(None, help=option_help(PredictOptions, "device")),
 ) -> None:
     """Predict files, folders, or one point and year (of a dataset, or through a source); print JSON lines."""
     from cropland.train.predict import predict_files, predict_point, predict_source
 
-    if (dataset is not None or config is not None) and (point is None or year is None):
+    o = validate(PredictOptions, _given(point=point, year=year, device=device), "cropland predict")
+    if (dataset is not None or config is not None) and (o.point is None or o.year is None):
         raise typer.BadParameter("--dataset and --config need --point and --year")
     if config is not None:
-        results = predict_source(checkpoint, config, point, year, device)
+        results = predict_source(checkpoint, config, o.point, o.year, o.device)
     elif dataset is not None:
-        results = predict_point(checkpoint, dataset, point, year, device)
+        results = predict_point(checkpoint, dataset, o.point, o.year, o.device)
     elif inputs:
-        results = predict_files(checkpoint, inputs, device)
+        results = predict_files(checkpoint, inputs, o.device)
     else:
         raise typer.BadParameter("give sample files/folders, or --dataset with --point and --year")
     for r in results:

@@ -59,7 +59,13 @@ def resolve_device(name: str) -> torch.device:
     """``auto`` -> ``cuda`` when available, else ``cpu``."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise CroplandError(f"device {name}: this machine has {torch.cuda.device_count()} CUDA "
+                            "devices; use --device auto or cpu")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise CroplandError(f"device {name}: MPS is not available here; use --device auto or cpu")
+    return device
 
 
 def resolve_config(cfg: TrainConfig) -> TrainConfig:

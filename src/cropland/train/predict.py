@@ -54,9 +54,9 @@ def read_files(paths: Sequence[Path], channels: Sequence[str], render: dict | No
     channels are rendered from a GeoTIFF with ``render`` (a build's ``render:`` settings)."""
     tif = [p for p in paths if p.suffix.lower() in (".tif", ".tiff")]
     if tif and all(c in TIF_CHANNELS for c in channels):
-        import rasterio
+        from cropland.export.geotiff import open_sample
 
-        with rasterio.open(tif[0]) as src:
+        with open_sample(tif[0]) as src:
             return src.read([TIF_CHANNELS.index(c) + 1 for c in channels], out_dtype="float32")
     if tif:  # a model trained on PNGs: render them from the GeoTIFF as the export does
         return _render_pngs(tif[0], channels, render)
@@ -90,6 +90,8 @@ def collect_files(inputs: Sequence[str | Path], spec: RunSpec) -> dict[SampleNam
     types = {channel_image_type(c) for c in spec.channels}
     found: dict[SampleName, list[Path]] = defaultdict(list)
     for item in map(Path, inputs):
+        if not item.exists():
+            raise DatasetError(f"{item} does not exist; give sample files or folders")
         paths = sorted(item.rglob("*")) if item.is_dir() else [item]
         for path in paths:
             if path.suffix.lower() not in (".tif", ".tiff", ".png"):
@@ -182,10 +184,11 @@ def evaluate_run(run: str | Path, split: str = "test", dataset: str | Path | Non
     Labels index the model's classes: a split (or a dataset of one year) that lacks some of
     them is evaluated on the classes it has; a class the model does not know is an error.
     """
-    import yaml
-
     run = Path(run)
-    cfg = TrainConfig(**yaml.safe_load((run / "config.yaml").read_text("utf-8")))
+    if not (run / "config.yaml").is_file():
+        raise CroplandError(f"{run} has no config.yaml; give a run folder of `cropland train`")
+    cfg = validate(TrainConfig, read_mapping(run / "config.yaml", "a run folder's config.yaml"),
+                   str(run / "config.yaml"))
     cfg = cfg.model_copy(update={"device": str(resolve_device(device))})
     if dataset is not None:
         cfg = cfg.model_copy(update={"dataset": Path(dataset)})
