@@ -2,12 +2,16 @@
 
 ``ProcessPoolExecutor.map`` submits every item at once, so its memory grows with the
 dataset; :func:`imap_bounded` keeps only a few chunks in flight and yields results in order.
+Every pool is made by :func:`process_pool`, whose workers end when their parent does, even
+when it is killed with ``kill -9``.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -20,6 +24,23 @@ R = TypeVar("R")
 def default_workers() -> int:
     """The cores this process may use, at most 8."""
     return max(1, min(len(os.sched_getaffinity(0)), 8))
+
+
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` spawned processes (no fork of a process with threads) that stop
+    when this process ends, however it ends: a worker checks every 0.2 s that its parent is
+    still there, and exits otherwise."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_follow_parent, initargs=(os.getpid(),))
+
+
+def _follow_parent(parent: int) -> None:
+    def watch() -> None:
+        while os.getppid() == parent:  # an orphan is adopted by another process
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="follow-parent", daemon=True).start()
 
 
 def imap_bounded(
@@ -36,7 +57,7 @@ def imap_bounded(
         yield from map(fn, items)
         return
     pending: deque[Future[R]] = deque()
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    pool = process_pool(workers)
     try:
         for item in items:
             pending.append(pool.submit(fn, item))

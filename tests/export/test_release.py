@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
 
@@ -89,3 +90,52 @@ def test_process_pool_writes_every_file(dataset: Path, monkeypatch: pytest.Monke
 
 def test_dataset_config(dataset: Path) -> None:
     assert DatasetFolder(dataset).config().years == [2019, 2020]
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The pool workers among a process's children (spawned: ``spawn_main`` in their command)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (proc / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid and b"spawn_main" in command:
+            found.append(int(proc.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_workers_stop_when_the_export_is_killed(tmp_path: Path) -> None:
+    """`kill -9` of `cropland export --workers 2` mid-way: its workers stop writing and exit."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from cropland.synthetic import write_synthetic_release
+
+    root = tmp_path / "big"
+    write_synthetic_release(root, images=400, workers=1, progress=False)  # 400 >= POOL_MIN_SAMPLES
+    export = subprocess.Popen([sys.executable, "-m", "cropland.cli", "export", str(root), "--workers", "2"],
+                              stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(workers := _workers_of(export.pid)) < 2 or len(list(root.glob("20*/RGB/*/*/*.png"))) < 20:
+        assert time.monotonic() < deadline and export.poll() is None, "the export did not start its pool"
+        time.sleep(0.1)
+    os.kill(export.pid, signal.SIGKILL)
+    export.wait()
+    killed = time.time()
+    time.sleep(2)
+    assert [w for w in workers if _running(w)] == []
+    written_after = [p for p in root.rglob("*.png") if p.stat().st_mtime > killed + 1]
+    assert written_after == []
+    assert len(list(root.glob("20*/RGB/*/*/*.png"))) < 400  # it was killed mid-way

@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import logging
 import math
-import multiprocessing
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +38,7 @@ from cropland.config import CurateConfig
 from cropland.core.bands import BAND_NAMES, RGB_BANDS
 from cropland.core.naming import SampleName
 from cropland.export.geotiff import SAMPLE_BANDS, read_sample
+from cropland.parallel import process_pool
 
 log = logging.getLogger(__name__)
 
@@ -208,5 +208,5 @@ def _executor(workers: int) -> Iterator[Executor]:
         with ThreadPoolExecutor(1) as pool:  # in order, no process start-up
             yield pool
         return
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with process_pool(workers) as pool:
         yield pool

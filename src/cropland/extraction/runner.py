@@ -9,7 +9,7 @@ this process writes the manifest.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -24,6 +24,7 @@ from cropland.errors import ConfigError, CredentialsError, PointsError
 from cropland.extraction.extract import Job, Target, plan_jobs, run_job, samples_of
 from cropland.extraction.manifest import Manifest, TaskResult, task_id
 from cropland.io import folder_lock, remove_temporaries, write_text_atomic
+from cropland.parallel import process_pool
 from cropland.points.table import outside_canada, read_points, validate_points, write_points
 from cropland.sources import Source, make_source
 
@@ -184,7 +185,7 @@ def _execute(jobs: list[Job], cfg: BuildConfig, source: Source, executor: Execut
             yield _guarded(source, job, cfg)
         return
     own = executor is None
-    executor = executor or ProcessPoolExecutor(workers)
+    executor = executor or process_pool(workers)
     try:
         futures = [executor.submit(_run_remote, job, cfg) for job in jobs]
         for future in as_completed(futures):
