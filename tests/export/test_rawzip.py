@@ -42,3 +42,15 @@ def test_corrupt_source_leaves_no_zip(tmp_path: Path, sample_tif: Path) -> None:
     with pytest.raises(DatasetError):
         write_raw_zip(sample_tif, target)
     assert not target.exists()
+
+
+def test_the_same_sample_gives_the_same_zip_bytes_whenever_it_is_written(tmp_path, sample_tif, monkeypatch):
+    import time
+
+    first = write_raw_zip(sample_tif, tmp_path / "a.zip").read_bytes()
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + 86_400 * 400)  # written a year later
+    second = write_raw_zip(sample_tif, tmp_path / "b.zip").read_bytes()
+    assert first == second
+    with zipfile.ZipFile(tmp_path / "b.zip") as zf:
+        assert {i.date_time for i in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}

@@ -66,6 +66,33 @@ def test_export_writes_every_png_and_zip_then_resumes(dataset: Path) -> None:
     assert (repaired.pngs_written, repaired.zips_written, repaired.up_to_date) == (1, 0, 3)
 
 
+def test_truncated_outputs_are_written_again(dataset: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A PNG or zip cut short (a copy interrupted, a damaged disk) is not 'up to date'."""
+    export_release(dataset, _config(), SPLITS)
+    png = dataset / "2019/NDVI/validation/OAT/POINT_2_201906_MB_OAT_NDVI.png"
+    raw = dataset / "raw/2020/POTATO/POINT_3_202008_MB_POTATO.zip"
+    whole_png, whole_zip = png.read_bytes(), raw.read_bytes()
+    png.write_bytes(whole_png[: len(whole_png) // 2])
+    raw.write_bytes(whole_zip[:-100])
+    (dataset / "raw/2019/OAT/POINT_2_201906_MB_OAT.zip").write_bytes(b"")
+    repaired = export_release(dataset, _config(), SPLITS)
+    assert (repaired.pngs_written, repaired.zips_written, repaired.up_to_date) == (1, 2, 2)
+    assert png.read_bytes() == whole_png and raw.read_bytes() == whole_zip
+    assert f"{png} is truncated or damaged: writing it again" in caplog.text
+
+
+def test_leftovers_of_a_killed_export_are_removed(dataset: Path) -> None:
+    from cropland.io import TEMP_SUFFIX
+
+    partial = dataset / "raw/2019/OAT" / f".POINT_2_201906_MB_OAT.zip.k1{TEMP_SUFFIX}"
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(b"PK\x03\x04 half a zip")
+    mine = dataset / "raw/2019/OAT/.notes.zip.tmp"
+    mine.write_text("a user's file")
+    export_release(dataset, _config(), SPLITS)
+    assert not partial.exists() and mine.read_text() == "a user's file"
+
+
 def test_new_splits_move_pngs_without_leaving_copies(dataset: Path) -> None:
     export_release(dataset, _config(raw_zip=False), SPLITS)
     moved = Splits({1: "test", 2: "validation", 3: "test"}, 1, {})
@@ -135,7 +162,10 @@ def test_workers_stop_when_the_export_is_killed(tmp_path: Path) -> None:
     export.wait()
     killed = time.time()
     time.sleep(2)
-    assert [w for w in workers if _running(w)] == []
+    orphans = [w for w in workers if _running(w)]
+    for w in orphans:
+        os.kill(w, signal.SIGKILL)
+    assert orphans == []
     written_after = [p for p in root.rglob("*.png") if p.stat().st_mtime > killed + 1]
     assert written_after == []
     assert len(list(root.glob("20*/RGB/*/*/*.png"))) < 400  # it was killed mid-way

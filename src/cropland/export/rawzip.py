@@ -3,7 +3,7 @@
 ``NAME.zip`` holds ``NAME.B1.tif ... NAME.B12.tif``, ``NAME.NDVI.tif ... NAME.NDWI.tif`` and
 ``NAME.VALID.tif``: float32, nodata NaN, the sample's CRS, transform and tags (plus a
 ``BAND`` tag). The GeoTIFFs are stored uncompressed (the most portable form); the zip
-deflates them.
+deflates them. Members carry a fixed date, so the same sample always gives the same zip.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from cropland.io import atomic_path
 
 #: zlib level of the zip members: level 1 is much faster than 6 and barely larger on floats.
 ZIP_LEVEL = 1
+#: Every member's date (the zip format's earliest): the same sample gives the same bytes.
+MEMBER_DATE = (1980, 1, 1, 0, 0, 0)
 
 
 def band_member_names(stem: str) -> list[str]:
@@ -56,5 +58,8 @@ def write_raw_zip_of(sample: SampleData, stem: str, zip_path: str | Path) -> Pat
                     dst.write(sample.data[band], 1)
                     dst.set_band_description(1, name)
                     dst.update_tags(**sample.tags, BAND=name)
-                zf.writestr(member, mem.read())
+                info = zipfile.ZipInfo(member, date_time=MEMBER_DATE)
+                info.external_attr = 0o644 << 16  # rw-r--r--, not the writer's umask
+                zf.writestr(info, mem.read(), compress_type=zipfile.ZIP_DEFLATED,
+                            compresslevel=ZIP_LEVEL)
     return Path(zip_path)

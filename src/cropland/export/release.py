@@ -1,7 +1,7 @@
 """Export the release from the sample GeoTIFFs: the PNG tree and the raw zips.
 
 Resumable: outputs that already exist are skipped (every file is written atomically, so an
-existing file is complete). Samples are planned and rendered as a stream, in a process pool
+existing file is complete; one damaged since, a truncated PNG or zip, is written again). Samples are planned and rendered as a stream, in a process pool
 when there are many.
 """
 
@@ -84,14 +84,35 @@ class _Listings:
         self.names[path.parent].discard(path.name)
 
 
+#: How a whole file ends: a PNG with its IEND chunk, a zip with its end of central directory
+#: (22 bytes, no comment: as written here).
+_ENDINGS = {".png": (12, b"\x00\x00\x00\x00IEND\xaeB`\x82"), ".zip": (22, b"PK\x05\x06")}
+
+
+def _whole(path: Path) -> bool:
+    """Whether an output file ends as a complete one does (a truncated copy does not)."""
+    size, ending = _ENDINGS[path.suffix]
+    try:
+        with path.open("rb") as f:
+            f.seek(-size, os.SEEK_END)
+            whole = f.read(size).startswith(ending)
+    except OSError:  # shorter than its ending
+        whole = False
+    if not whole:
+        log.warning("%s is truncated or damaged: writing it again", path)
+    return whole
+
+
 def _plan(root: Path, sample: SampleName, tif: Path, split: str, cfg: BuildConfig,
           overwrite: bool, listings: _Listings) -> _Job:
+    def done(path: Path) -> bool:
+        return not overwrite and listings.exists(path) and _whole(path)
+
     types: tuple[str, ...] = ()
     if cfg.export.png:
-        types = tuple(t for t in IMAGE_TYPES
-                      if overwrite or not listings.exists(png_path(root, sample, t, split)))
+        types = tuple(t for t in IMAGE_TYPES if not done(png_path(root, sample, t, split)))
     zip_path = raw_zip_path(root, sample) if cfg.export.raw_zip else None
-    if zip_path is not None and not overwrite and listings.exists(zip_path):
+    if zip_path is not None and done(zip_path):
         zip_path = None
     return _Job(tif, split, types, zip_path)
 
