@@ -132,6 +132,23 @@ def test_a_rerun_may_not_change_what_the_files_were_made_with(tmp_path):
     assert len(list((tmp_path / "tif").rglob("*.tif"))) == 12
 
 
+@pytest.mark.parametrize(("fewer", "dropped"), [
+    ({"months": [8]}, "months [7]"),
+    ({"months": [7, 8], "classes": ["CORN"]}, "classes ['CANOLA']"),
+    ({"months": [7], "classes": ["CANOLA"]}, "months [8], classes ['CORN']"),
+])
+def test_a_rerun_may_not_drop_what_the_folder_holds(tmp_path, fewer, dropped):
+    """The saved config keeps saying what the folder holds: a rerun with fewer months or classes
+    is refused (its samples would stay, under a config that no longer lists them)."""
+    from cropland.errors import ConfigError
+
+    build_dataset(_small(tmp_path, years=[2019], months=[7, 8]), progress=False)
+    saved = (tmp_path / "config.yaml").read_text()
+    with pytest.raises(ConfigError, match=re.escape(f"holds samples of {dropped}, which the config no longer lists")):
+        build_dataset(_small(tmp_path, years=[2019], **fewer), progress=False)
+    assert (tmp_path / "config.yaml").read_text() == saved
+
+
 def test_a_build_keeps_user_files_and_removes_only_its_own_leftovers(tmp_path):
     from cropland.io import TEMP_SUFFIX
 
@@ -146,3 +163,18 @@ def test_a_build_keeps_user_files_and_removes_only_its_own_leftovers(tmp_path):
     build_dataset(_small(tmp_path, years=[2019]), progress=False)
     assert {name: (tmp_path / name).read_text() for name in mine} == mine
     assert not list(tmp_path.rglob(f"*{TEMP_SUFFIX}"))
+
+
+def test_two_identical_builds_give_byte_identical_files(tmp_path):
+    """Every file of two builds of one config into two folders is the same, byte for byte: GeoTIFFs,
+    PNGs, raw zips (no timestamps), points, splits, config, statistics, report and card. Only the
+    manifest (when each task ran) and the lock file (who held the folder) are bookkeeping."""
+    def files(root):
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+                if p.is_file() and p.name not in ("manifest.sqlite", ".cropland.lock")}
+
+    first, second = (build_dataset(_small(tmp_path / name, years=[2019]), progress=False).output
+                     for name in ("one", "two"))
+    a, b = files(first), files(second)
+    assert sorted(a) == sorted(b) and len([n for n in a if n.endswith(".zip")]) == 6
+    assert [name for name in a if a[name] != b[name]] == []

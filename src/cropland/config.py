@@ -304,5 +304,7 @@ def demo_config_path() -> Path:
 
 
 def dump_config(cfg: BuildConfig) -> str:
-    """The resolved configuration as YAML (saved next to every output)."""
-    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    """The resolved configuration as YAML, saved as a dataset folder's ``config.yaml``: its
+    ``output`` is ``.``, the folder itself, so the file is the same wherever the folder is (and
+    ``cropland build --config OUT/config.yaml`` resumes that folder)."""
+    return yaml.safe_dump(cfg.model_dump(mode="json") | {"output": "."}, sort_keys=False)

@@ -194,7 +194,8 @@ class DatasetFolder:
 
         if not self.config_path.exists():
             raise DatasetError(f"{self.config_path} does not exist; is {self.root} a dataset built by cropland?")
-        return validate(BuildConfig, self.config_data, str(self.config_path))
+        cfg = validate(BuildConfig, self.config_data, str(self.config_path))
+        return cfg.model_copy(update={"output": self.root})  # saved as ".": this folder
 
     def render(self) -> RenderConfig:
         """How the PNGs are rendered: the ``render:`` settings (defaults without a config)."""

@@ -63,8 +63,13 @@ FIXED_SETTINGS: tuple[str, ...] = (
 )
 
 
+#: Lists a rerun may extend but not shorten: the folder holds samples of every value listed.
+GROWING_SETTINGS: tuple[str, ...] = ("years", "months", "classes")
+
+
 def check_unchanged(cfg: BuildConfig, saved: Path) -> None:
-    """Refuse a rerun whose configuration changes a setting the existing files were made with."""
+    """Refuse a rerun whose configuration changes a setting the existing files were made with,
+    or drops years, months or classes the folder holds samples of."""
     if not saved.exists():
         return
     before, now = yaml.safe_load(saved.read_text("utf-8")) or {}, cfg.model_dump(mode="json")
@@ -80,6 +85,13 @@ def check_unchanged(cfg: BuildConfig, saved: Path) -> None:
             f"{saved.parent} was built with other settings ({'; '.join(changed)}), so its files would "
             "not match: restore them or build into a new output folder (to re-render PNGs, edit "
             f"{saved} and run `cropland export {saved.parent} --overwrite`)")
+    dropped = [f"{k} {sorted(set(get(before, k) or []) - set(get(now, k)))}" for k in GROWING_SETTINGS
+               if set(get(before, k) or []) - set(get(now, k))]
+    if dropped:
+        raise ConfigError(
+            f"{saved.parent} holds samples of {', '.join(dropped)}, which the config no longer "
+            "lists, so the dataset would not be what its config says: list them again, or build "
+            "into a new output folder")
 
 
 def prepare(cfg: BuildConfig) -> pd.DataFrame:
