@@ -88,3 +88,16 @@ def test_existing_output_is_refused(curated, dataset):
     _, out = curated
     with pytest.raises(DatasetError, match="exists"):
         export_curated(dataset, out)
+
+
+def test_the_leftover_of_a_killed_export_is_cleaned(tmp_path, dataset, db):
+    from cropland.io import TEMP_SUFFIX
+
+    out = tmp_path / "curated"
+    leftover = tmp_path / f".curated{TEMP_SUFFIX}"  # what a kill -9 mid-copy leaves
+    (leftover / "tif" / "2019").mkdir(parents=True)
+    (leftover / "tif" / "2019" / "half.tif").write_bytes(b"II*\0 partial")
+    export_curated(dataset, out, db, workers=1)
+    assert not leftover.exists()
+    assert not (out / "tif" / "2019" / "half.tif").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
