@@ -8,7 +8,6 @@ import sqlite3
 from pathlib import Path
 from typing import NoReturn
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -29,6 +28,8 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:  # GDAL's messages about a failure we report ourselves, in one line
+        logging.getLogger("rasterio").setLevel(logging.WARNING)
 
 
 def _report(result) -> None:
@@ -209,10 +210,10 @@ def run() -> None:
     """
     try:
         code = app(standalone_mode=False)
-    except click.ClickException as e:  # bad options and arguments
+    except typer.TyperException as e:  # bad options and arguments
         where = f"; see `{e.ctx.command_path} --help`" if getattr(e, "ctx", None) else ""
         _fail(" ".join(e.format_message().split()) + where)
-    except click.exceptions.Abort:
+    except typer.Abort:
         _fail("aborted", 130)
     except CroplandError as e:
         _fail(str(e))

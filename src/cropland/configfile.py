@@ -46,22 +46,39 @@ def validate(model: type[Model], data: Any, origin: str) -> Model:
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        problems = "; ".join(_explain(model, err) for err in e.errors())
-        raise ConfigError(f"{origin}: {problems}") from None
+        errors = e.errors()
+        problems = [_explain(err) for err in errors if err["type"] != "extra_forbidden"]
+        problems += _unknown_fields(model, [err for err in errors if err["type"] == "extra_forbidden"])
+        raise ConfigError(f"{origin}: {'; '.join(problems)}") from None
 
 
-def _explain(model: type[BaseModel], err: Any) -> str:
-    """``field: what is wrong (got VALUE)`` with a hint: the field meant, or what to add."""
-    loc = [str(p) for p in err["loc"]]
-    field = ".".join(loc)
-    if err["type"] == "extra_forbidden":
+def _unknown_fields(model: type[BaseModel], errors: list[Any]) -> list[str]:
+    """``x: unknown field; did you mean y?``, or the unknown fields of a section together with
+    its known fields (a file for another command lists them once)."""
+    problems, unmatched = [], {}
+    for err in errors:
+        loc = [str(p) for p in err["loc"]]
         known = _fields_at(model, loc[:-1])
         close = difflib.get_close_matches(loc[-1], known, n=1)
-        hint = f"did you mean {close[0]}?" if close else f"known fields: {', '.join(known)}"
-        return f"{field}: unknown field; {hint}"
+        if close:
+            problems.append(f"{'.'.join(loc)}: unknown field; did you mean {close[0]}?")
+        else:
+            unmatched.setdefault(tuple(loc[:-1]), (known, []))[1].append(".".join(loc))
+    for known, fields in unmatched.values():
+        problems.append(f"{', '.join(fields)}: unknown field{'s' if len(fields) > 1 else ''}; "
+                        f"known fields: {', '.join(known)}")
+    return problems
+
+
+def _explain(err: Any) -> str:
+    """``field: what is wrong (got VALUE)``, or what to add."""
+    loc = [str(p) for p in err["loc"]]
+    field = ".".join(loc)
     if err["type"] == "missing":
         return f"{field}: required, add it"
     message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "too_short":
+        message += "; list at least one"
     value = err.get("input")
     shown = repr(value) if not isinstance(value, dict | list) else None
     if shown is not None and len(shown) <= 40 and "got" not in message:

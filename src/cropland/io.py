@@ -95,6 +95,21 @@ def remove_temporaries(root: str | Path) -> int:
     return removed
 
 
+def check_writable(folder: str | Path, size: int = 1 << 20) -> None:
+    """Raise the OSError that writing ``size`` bytes into ``folder`` meets now (a full disk, a
+    read-only one, a quota), naming the folder; nothing when the write succeeds."""
+    probe = Path(folder) / f".disk-probe{TEMP_SUFFIX}"
+    try:
+        with probe.open("wb") as f:  # a buffered write: a short write is retried, then raises
+            f.write(bytes(size))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(folder)) from None
+    finally:
+        probe.unlink(missing_ok=True)
+
+
 _held: dict[Path, tuple[int, int]] = {}  # folder -> (lock file descriptor, depth)
 _held_guard = threading.Lock()
 

@@ -32,7 +32,7 @@ def test_own_file_and_build_config_without_section(tmp_path):
     assert (cfg.nodata_reject, cfg.stripe_review) == (0.5, 12)
     build = tmp_path / "build.yaml"  # no thresholds in it: refused, naming what is not one
     build.write_text(yaml.safe_dump({"years": [2019], "points": {"synthetic_per_class": 2}}))
-    with pytest.raises(ConfigError, match="years: unknown field; known fields: cloud_review,"):
+    with pytest.raises(ConfigError, match="points, years: unknown fields; known fields: cloud_review,"):
         load_curate_config(build)
 
 

@@ -23,7 +23,7 @@ from cropland.dataset import CONFIG_FILE, POINTS_FILE, tif_path
 from cropland.errors import ConfigError, CredentialsError, PointsError
 from cropland.extraction.extract import Job, Target, plan_jobs, run_job, samples_of
 from cropland.extraction.manifest import Manifest, TaskResult, task_id
-from cropland.io import folder_lock, remove_temporaries, write_text_atomic
+from cropland.io import check_writable, folder_lock, remove_temporaries, write_text_atomic
 from cropland.parallel import process_pool
 from cropland.points.table import outside_canada, read_points, validate_points, write_points
 from cropland.sources import Source, make_source
@@ -208,14 +208,18 @@ def _execute(jobs: list[Job], cfg: BuildConfig, source: Source, executor: Execut
 
 
 def _guarded(source: Source, job: Job, cfg: BuildConfig) -> list[TaskResult]:
-    """Run a job; a failure marks its tasks failed (with the reason) and the build goes on."""
+    """Run a job; a failure marks its tasks failed (with the reason) and the build goes on,
+    unless every job would fail alike (no credentials, a full or read-only disk): then the
+    build stops, in one line."""
     try:
         return run_job(source, job, cfg)
     except CredentialsError:
-        raise  # every job would fail alike: the build stops, in one line
+        raise
     except Exception as e:  # noqa: BLE001 (recorded in the manifest, logged)
-        log.exception("job %s-%02d failed", job.year, job.month)
+        check_writable(cfg.output)  # raises what a full or read-only disk does
         reason = f"{type(e).__name__}: {e}"
+        log.warning("job %s-%02d failed: %s", job.year, job.month, reason)
+        log.debug("job %s-%02d failed", job.year, job.month, exc_info=True)
         return [TaskResult(task_id(t.sample), "failed", reason=reason) for t in job.targets]
 
 

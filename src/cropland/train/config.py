@@ -7,10 +7,11 @@ commands' options. The command line takes its help texts and defaults from these
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from cropland.core.naming import MAX_POINT_ID
 
@@ -20,8 +21,16 @@ DEFAULT_MODELS: tuple[str, ...] = (
     "resnet50", "densenet121", "efficientnet_b0", "lrcn", "cnn3d", "tempcnn", "temporal_transformer",
 )
 
-Device = Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
-                              description="auto (cuda when present), cpu, cuda, cuda:1 ...")]
+
+
+def _device(name: str) -> str:
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", name):
+        raise ValueError(f"use auto, cpu, mps, cuda or cuda:N, not {name!r}")
+    return name
+
+
+Device = Annotated[str, AfterValidator(_device),
+                   Field(description="auto (cuda when present), cpu, mps, cuda, cuda:1 ...")]
 Seed = Annotated[int, Field(ge=0, lt=2**32, description="Random seed (0 to 2**32 - 1).")]
 Month = Annotated[int, Field(ge=1, le=12)]
 Pixels = Annotated[int, Field(ge=1, le=1024)]

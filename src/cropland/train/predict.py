@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cropland.configfile import read_mapping, validate
 from cropland.core.naming import SampleName
 from cropland.data.channels import TIF_CHANNELS, channel_image_type, png_channels
 from cropland.data.readers import open_reader, read_png
@@ -185,8 +186,9 @@ def evaluate_run(run: str | Path, split: str = "test", dataset: str | Path | Non
     them is evaluated on the classes it has; a class the model does not know is an error.
     """
     run = Path(run)
-    if not (run / "config.yaml").is_file():
-        raise CroplandError(f"{run} has no config.yaml; give a run folder of `cropland train`")
+    if not ((run / "config.yaml").is_file() and (run / "best.pt").is_file()):
+        raise CroplandError(f"{run} has no config.yaml and best.pt; give a run folder of "
+                            "`cropland train`")
     cfg = validate(TrainConfig, read_mapping(run / "config.yaml", "a run folder's config.yaml"),
                    str(run / "config.yaml"))
     cfg = cfg.model_copy(update={"device": str(resolve_device(device))})
