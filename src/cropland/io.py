@@ -141,21 +141,24 @@ def folder_lock(folder: str | Path) -> Iterator[Path]:
             if depth > 1:
                 _held[folder] = (fd, depth - 1)
             else:
-                if created is not None and os.listdir(folder) == [LOCK_FILE]:
-                    _remove_created(folder, created)
-                os.close(fd)  # releases the lock (its file stays: removing it would race)
+                if created is not None:
+                    _remove_if_unused(folder, created)
+                os.close(fd)  # releases the lock; the file stays (see _acquire)
 
 
-def _remove_created(folder: Path, created: Path) -> None:
-    """Remove the lock file and the empty folders up to ``created``, the first one made."""
-    (folder / LOCK_FILE).unlink()
-    for path in [folder, *folder.parents]:
-        try:
+def _remove_if_unused(folder: Path, created: Path) -> None:
+    """Remove the lock file and the folders up to ``created`` (the first one the lock made)
+    if nothing else was written to them."""
+    try:
+        if os.listdir(folder) != [LOCK_FILE]:
+            return
+        (folder / LOCK_FILE).unlink()
+        for path in [folder, *folder.parents]:
             path.rmdir()
-        except OSError:
-            return
-        if path == created:
-            return
+            if path == created:
+                return
+    except OSError:  # not empty, or moved: it stays
+        return
 
 
 def _acquire(folder: Path) -> int:
@@ -177,7 +180,7 @@ def _acquire(folder: Path) -> int:
                 raise FolderBusyError(f"{folder}: this file system cannot lock files "
                                       f"({e.strerror}); write the dataset to a local disk") from None
             raise
-        if _same_file(fd, path):  # not a lock file that its holder removed meanwhile
+        if _same_file(fd, path):  # not a lock file its holder removed meanwhile (unused folder)
             break
         os.close(fd)
     me = {"pid": os.getpid(), "command": " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]]),

@@ -13,6 +13,7 @@ from cropland.core.naming import IMAGE_TYPES, SampleName
 from cropland.dataset import png_path
 from cropland.export.geotiff import read_sample, write_sample
 from cropland.export.png import render_index, render_rgb, to_uint8, write_pngs
+from cropland.io import TEMP_SUFFIX
 from tests.export.export_fakes import SOURCE, make_composite
 
 
@@ -66,7 +67,7 @@ def test_write_pngs_published_layout_and_values(tmp_path: Path, sample_tif: Path
 def test_write_pngs_subset_and_bad_split(tmp_path: Path, sample_tif: Path) -> None:
     paths = write_pngs(sample_tif, tmp_path, "test", RenderConfig(), ["PSRI"])
     assert [p.name for p in paths] == ["POINT_2_201909_AB_BARLEY_PSRI.png"]
-    assert not any(p.name.endswith(".tmp") for p in tmp_path.rglob("*"))
+    assert not any(p.name.endswith(TEMP_SUFFIX) for p in tmp_path.rglob("*"))
     with pytest.raises(ValueError, match="unknown split"):
         write_pngs(sample_tif, tmp_path, "train", RenderConfig())
 

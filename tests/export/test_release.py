@@ -13,6 +13,7 @@ from cropland.dataset import DatasetFolder, Splits, tif_path
 from cropland.export import release
 from cropland.export.geotiff import write_sample
 from cropland.export.release import export_release
+from cropland.io import TEMP_SUFFIX
 from tests.export.export_fakes import SOURCE, make_composite
 
 SAMPLES = [(1, 2019, 6, "OAT"), (1, 2020, 7, "CORN"), (2, 2019, 6, "OAT"), (3, 2020, 8, "POTATO")]
@@ -42,7 +43,7 @@ def _pngs(root: Path) -> list[str]:
 
 
 def test_samples_skip_temporary_files(dataset: Path) -> None:
-    (dataset / "tif/2019/OAT/.POINT_9_201906_MB_OAT.tif.x1.tmp").write_bytes(b"partial")
+    (dataset / f"tif/2019/OAT/.POINT_9_201906_MB_OAT.tif.x1{TEMP_SUFFIX}").write_bytes(b"partial")
     stems = sorted(s.stem for s, _ in DatasetFolder(dataset).samples())
     assert stems == sorted(f"POINT_{p}_{y}{m:02d}_MB_{c}" for p, y, m, c in SAMPLES)
 
@@ -82,8 +83,6 @@ def test_truncated_outputs_are_written_again(dataset: Path, caplog: pytest.LogCa
 
 
 def test_leftovers_of_a_killed_export_are_removed(dataset: Path) -> None:
-    from cropland.io import TEMP_SUFFIX
-
     partial = dataset / "raw/2019/OAT" / f".POINT_2_201906_MB_OAT.zip.k1{TEMP_SUFFIX}"
     partial.parent.mkdir(parents=True)
     partial.write_bytes(b"PK\x03\x04 half a zip")

@@ -13,6 +13,7 @@ import rasterio
 import yaml
 
 from cropland.extraction.manifest import Manifest
+from cropland.io import TEMP_SUFFIX
 
 CONFIG = {
     "name": "resume-test",
@@ -56,7 +57,7 @@ def test_kill_and_resume_gives_the_uninterrupted_result(tmp_path):
         assert set(m.counts()) <= {"done", "empty"}
     after = {p.name: p.stat().st_mtime_ns for p in (resumed / "tif").rglob("POINT_*.tif")}
     assert all(after[name] == mtime for name, mtime in done_before.items()), "finished samples were redone"
-    assert not list(resumed.rglob("*.tmp")), "a partial file was left behind"
+    assert not list(resumed.rglob(f"*{TEMP_SUFFIX}")), "a partial file was left behind"
     ref, res = _tifs(reference), _tifs(resumed)
     assert ref.keys() == res.keys()
     for name in ref:

@@ -149,3 +149,21 @@ def _counts(manifest: Path) -> dict[str, int]:
 def _failures(manifest: Path) -> list[tuple[str, str]]:
     with sqlite3.connect(f"file:{manifest}?mode=ro", uri=True, timeout=5) as db:
         return db.execute("SELECT task_id, reason FROM tasks WHERE status = 'failed'").fetchall()
+
+
+def test_a_build_with_failed_samples_exits_1(loopback, reference, tmp_path, monkeypatch, capsys):
+    """`cropland build` whose samples fail says so, and how to redo them, and exits 1 (not 0)."""
+    import cropland.cli
+
+    config = write_config(loopback, tmp_path, retries=1)
+    monkeypatch.setattr(sys, "argv", ["cropland", "build", "--config", str(config)])
+    loopback.faults(1.0)
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            cropland.cli.run()
+    finally:
+        loopback.faults(0)
+    assert exit_info.value.code == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == (f"{len(reference[1])} samples failed: the dataset lacks them; fix the cause "
+                    "above and run the same command with --retry-failed")

@@ -60,6 +60,7 @@ MASK_COLOURS = {"nodata": (220, 30, 30), "cloud": (40, 220, 230), "shadow": (40,
 MASK_FULL_OBS = 8
 #: The largest request body (a bulk decision on 1,000 samples is about 100 KB).
 MAX_BODY = 1 << 20
+TOO_LARGE = f"request body over {MAX_BODY} bytes; send at most 1,000 samples per decision"
 #: Largest audit sequence number (SQL BIGINT).
 MAX_SEQ = 2**63 - 1
 
@@ -166,7 +167,8 @@ def create_app(
     def reviewer(
         request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
     ) -> str:
-        return request.state.reviewer  # checked by _Gate before the request reached here
+        """The caller, whose token _Gate checked (``creds`` documents the scheme in OpenAPI)."""
+        return request.state.reviewer
 
     Reviewer = Annotated[str, Depends(reviewer)]
     PathId = Annotated[str, PathParam(pattern=SAMPLE_ID, max_length=80)]
@@ -327,15 +329,13 @@ class _Gate:
                                 "(`cropland curate token add NAME`)")
         declared = headers.get(b"content-length", b"0")
         if not declared.isdigit() or int(declared) > MAX_BODY:
-            return await _reply(send, 413, f"request body over {MAX_BODY} bytes; send at most "
-                                "1,000 samples per decision")
+            return await _reply(send, 413, TOO_LARGE)
         body = b""
         while True:  # at most MAX_BODY bytes, even when no length was declared (chunked)
             message = await receive()
             body += message.get("body", b"")
             if len(body) > MAX_BODY:
-                return await _reply(send, 413, f"request body over {MAX_BODY} bytes; send at "
-                                    "most 1,000 samples per decision")
+                return await _reply(send, 413, TOO_LARGE)
             if message["type"] != "http.request" or not message.get("more_body"):
                 break
         scope.setdefault("state", {})["reviewer"] = name
