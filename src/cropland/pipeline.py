@@ -20,6 +20,7 @@ from cropland.dataset import (
     read_splits,
     write_splits,
 )
+from cropland.errors import DatasetError
 from cropland.extraction.runner import BuildSummary, extract
 from cropland.io import folder_lock
 from cropland.points.table import read_points
@@ -57,6 +58,17 @@ def split_dataset(cfg: BuildConfig) -> Splits:
     return splits
 
 
+def _nothing_extracted(summary: BuildSummary) -> str:
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.counts.items()))
+    if summary.failures:
+        task, reason = summary.failures[0]
+        return (f"no sample could be extracted ({counts}; first failure, {task}: {reason}); fix "
+                "the cause and run the same command with --retry-failed")
+    why = ", ".join(f"{n} {reason}" for reason, n in sorted(summary.empty_reasons.items()))
+    return (f"no sample could be extracted ({counts}: {why}); check the source, its dates and "
+            "the points (`cropland check` tries one)")
+
+
 def build_dataset(
     cfg: BuildConfig,
     executor: Executor | None = None,
@@ -74,6 +86,8 @@ def build_dataset(
         if summary.failures:
             log.warning("%d samples failed; rerun with --retry-failed (first: %s)",
                         len(summary.failures), summary.failures[0])
+        if not summary.counts.get("done"):
+            raise DatasetError(_nothing_extracted(summary))
         splits = split_dataset(cfg)
         export_release(cfg.output, cfg, splits, workers=max(workers, 1))
         samples = scan_dataset(cfg.output)

@@ -151,19 +151,19 @@ def _failures(manifest: Path) -> list[tuple[str, str]]:
         return db.execute("SELECT task_id, reason FROM tasks WHERE status = 'failed'").fetchall()
 
 
-def test_a_build_with_failed_samples_exits_1(loopback, reference, tmp_path, monkeypatch, capsys):
-    """`cropland build` whose samples fail says so, and how to redo them, and exits 1 (not 0)."""
+
+def test_a_build_whose_every_sample_failed_says_why_in_one_line(loopback, tmp_path, monkeypatch, capsys):
     import cropland.cli
 
     config = write_config(loopback, tmp_path, retries=1)
     monkeypatch.setattr(sys, "argv", ["cropland", "build", "--config", str(config)])
-    loopback.faults(1.0)
+    loopback.faults(1.0)  # every request fails
     try:
         with pytest.raises(SystemExit) as exit_info:
             cropland.cli.run()
     finally:
         loopback.faults(0)
-    assert exit_info.value.code == 1
-    last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last == (f"{len(reference[1])} samples failed: the dataset lacks them; fix the cause "
-                    "above and run the same command with --retry-failed")
+    assert exit_info.value.code == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: no sample could be extracted (16 failed; first failure, 1_201906: ")
+    assert line.endswith("fix the cause and run the same command with --retry-failed")

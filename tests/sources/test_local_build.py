@@ -153,3 +153,24 @@ def test_a_folder_without_scenes_fails_in_one_line(tmp_path, content):
     assert run.returncode == 2
     [line] = run.stderr.strip().splitlines()
     assert "no SAFE products" in line
+
+
+def test_a_build_with_failed_samples_exits_1(tmp_path):
+    """A damaged scene file fails August's samples: the build says so, and how to redo them, and
+    exits 1 (not 0); July's samples are done."""
+    july, august = scene(tmp_path / "scenes", "20230704"), scene(tmp_path / "scenes", "20230803")
+    for folder in (july, august):
+        write_msk_classi(folder / "MSK_CLASSI_B00.jp2")
+    [band] = august.glob("*_B04.jp2")
+    band.write_bytes(band.read_bytes()[:300])  # cut short: unreadable
+    points_file(tmp_path)
+    (tmp_path / "build.yaml").write_text(yaml.safe_dump({
+        "years": [2023], "months": [7, 8], "classes": ["CORN", "SOYBEAN"],
+        "points": {"path": "points.csv"}, "output": "out",
+        "source": {"kind": "local", "level": "L1C", "options": {"path": "scenes"}}}))
+    run = _cropland("build", "--config", "build.yaml", cwd=tmp_path)
+    assert run.returncode == 1, run.stderr
+    assert "2 done" in run.stderr and "2 failed" in run.stderr
+    assert run.stderr.strip().splitlines()[-1] == (
+        "2 samples failed: the dataset lacks them; fix the cause above and run the same command "
+        "with --retry-failed")
