@@ -226,3 +226,28 @@ def test_a_read_only_folder_is_one_line(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         f"error: {disk}/out: Read-only file system; choose a folder you may write to (or fix its permissions)"]
+
+
+def test_a_second_build_of_a_folder_is_refused_in_one_line_naming_the_first(tmp_path, monkeypatch, capfd):
+    """Two `cropland build` on one folder: the second is refused while the first runs, which ends well."""
+    import json
+    import subprocess
+    import time
+
+    (tmp_path / "c.yaml").write_text(_config(output="out"))
+    first = subprocess.Popen([sys.executable, "-m", "cropland.cli", "build", "--config", "c.yaml"],
+                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lock, deadline = tmp_path / "out" / ".cropland.lock", time.monotonic() + 60
+    while not (lock.exists() and lock.read_text() and json.loads(lock.read_text())["pid"] == first.pid):
+        assert time.monotonic() < deadline and first.poll() is None, "the first build did not start"
+        time.sleep(0.05)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["cropland", "build", "--config", "c.yaml"])
+    with pytest.raises(SystemExit) as exit_info:
+        cropland.cli.run()
+    refused = capfd.readouterr().err.strip().splitlines()
+    assert first.wait(timeout=300) == 0  # the first build was not disturbed
+    assert exit_info.value.code == 2
+    assert len(refused) == 1 and refused[0].startswith(f"error: {tmp_path / 'out'} is being written by pid {first.pid} (`")
+    assert "build --config c.yaml`, since " in refused[0]
+    assert refused[0].endswith("wait for it to end (or stop it), then run this command again")

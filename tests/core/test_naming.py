@@ -36,3 +36,21 @@ def test_malformed_names_are_rejected(bad):
 def test_error_says_the_expected_form():
     with pytest.raises(NameFormatError, match=r"POINT_\{id\}_\{YYYYMM\}"):
         SampleName.parse("hello.png")
+
+
+def test_one_id_rule_from_names_to_the_review_app():
+    """Every id a sample name may hold is one the review app serves, and no other."""
+    import re
+
+    from cropland.core.naming import MAX_POINT_ID
+
+    app_pattern = pytest.importorskip("cropland.curate.app").SAMPLE_ID
+    largest = SampleName(MAX_POINT_ID, 2019, 7, "QC", "CORN")
+    assert re.fullmatch(app_pattern, largest.stem)
+    assert SampleName.parse(largest.stem)[0] == largest
+    for bad in (MAX_POINT_ID + 1, -1):
+        with pytest.raises(NameFormatError, match="outside 0-999,999,999"):
+            SampleName(bad, 2019, 7, "QC", "CORN")
+    with pytest.raises(NameFormatError):
+        SampleName.parse("POINT_1234567890_201907_QC_CORN.tif")
+    assert not re.fullmatch(app_pattern, "POINT_1234567890_201907_QC_CORN")

@@ -101,6 +101,9 @@ def prepare(cfg: BuildConfig) -> pd.DataFrame:
         if n := remove_temporaries(out):  # partial writes of an interrupted run
             log.info("removed %d temporary files of an interrupted run", n)
         check_unchanged(cfg, out / CONFIG_FILE)
+        if cfg.future_years:
+            log.warning("years %s are in the future: the simulator invents their imagery "
+                        "(synthetic pixels, not a forecast)", cfg.future_years)
         points = _build_points(cfg, out / POINTS_FILE)
         write_text_atomic(out / CONFIG_FILE, dump_config(cfg))
         return points
@@ -154,9 +157,6 @@ def extract(
     out = Path(cfg.output)
     source = make_source(cfg)
     state = source.fingerprint()  # a bad source fails here, before any job
-    if cfg.future_years:
-        log.warning("years %s are in the future: the simulator invents their imagery "
-                    "(synthetic pixels, not a forecast)", cfg.future_years)
     with folder_lock(out):
         points = prepare(cfg)
         targets = samples_of(points, cfg)
