@@ -228,21 +228,24 @@ def extend_splits(
         return splits
     groups = location_groups(points, patch_extent, crs)
     _warn_about_shared_locations(groups)
-    ids = groups.index.to_series()
-    joined = {}  # group -> the split of its first known point
+    joined: dict[int, str] = {}  # group -> the split of its first known point
     for p, g in groups.items():
         if int(p) in known:
             joined.setdefault(int(g), known[int(p)])
-    added = {int(p): joined[int(g)] for p, g in groups.items() if int(p) not in known and int(g) in joined}
-    alone = ids[~ids.isin(list(known)) & ~groups.isin(list(joined))]
+    new = groups[~groups.index.isin(list(known))]
+    added = {int(p): joined[int(g)] for p, g in new.items() if int(g) in joined}
+    alone = new[~new.isin(list(joined))]  # new points of new groups: split among themselves
     if len(alone):
         shares = [splits.fractions[name] for name in SPLIT_NAMES]
-        added |= _assign(points[points["point_id"].isin(alone)], shares, splits.seed, groups.loc[alone.to_numpy()])
+        added |= _assign(points[points["point_id"].isin(alone.index)], shares, splits.seed, alone)
     return Splits({**known, **added}, splits.seed, splits.fractions)
 
 
-def _assign(points: pd.DataFrame, shares: list[float], seed: int, groups: pd.Series) -> dict[int, str]:
-    """Split the groups (``groups``: point id -> group id) as points, then give each point its group's split."""
+def _assign(
+    points: pd.DataFrame, shares: list[float], seed: int, groups: pd.Series
+) -> dict[int, str]:
+    """Split the groups (``groups``: point id -> group id) as if they were points, then give
+    each point its group's split."""
     grouped = points.assign(point_id=points["point_id"].map(groups))
     strata = majority_class(grouped)
     split = _balance_classes(grouped, strata, _stratified(strata, shares, seed), shares)

@@ -92,16 +92,17 @@ def evaluate(
     """Evaluate a run's best checkpoint: every item of the split predicted once."""
     from cropland.train.predict import evaluate_run
 
-    o = validate(EvaluateOptions, _given(split=split, dataset=dataset, device=device), "cropland evaluate")
+    o = validate(EvaluateOptions, _given(split=split, dataset=dataset, device=device),
+                 "cropland evaluate")
     _echo_metrics(evaluate_run(run, o.split, o.dataset, o.device), f"{run} {o.split}")
 
 
 def benchmark(
     dataset: Path = typer.Option(None, help=option_help(BenchmarkOptions, "dataset")),
     out: Path = typer.Option(None, help=option_help(BenchmarkOptions, "out")),
-    models: str = typer.Option(None, help=option_help(BenchmarkOptions, "models") + " Comma-separated."),
-    channels: list[str] = typer.Option(None, help=option_help(BenchmarkOptions, "channels") + " Repeat the option for several."),
-    seeds: str = typer.Option(None, help=option_help(BenchmarkOptions, "seeds") + " Comma-separated."),
+    models: str = typer.Option(None, help=option_help(BenchmarkOptions, "models")),
+    channels: list[str] = typer.Option(None, help=option_help(BenchmarkOptions, "channels")),
+    seeds: str = typer.Option(None, help=option_help(BenchmarkOptions, "seeds")),
     profile: str = typer.Option(None, help=option_help(BenchmarkOptions, "profile")),
     device: str = typer.Option(None, help=option_help(BenchmarkOptions, "device")),
     epochs: int = typer.Option(None, help=option_help(BenchmarkOptions, "epochs")),

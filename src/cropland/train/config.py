@@ -95,11 +95,12 @@ class BenchmarkOptions(_Settings):
 
     dataset: Path = Field(description="Dataset folder (packed is fastest).")
     out: Path = Field(Path("benchmark"), description="Report folder.")
-    models: list[str] = Field(list(DEFAULT_MODELS), min_length=1, description="Model names.")
+    models: list[str] = Field(list(DEFAULT_MODELS), min_length=1,
+                              description="Model names, comma-separated.")
     channels: list[str] = Field(["RGB"], min_length=1, description="Channel selections, one per "
-                                "image type.")
-    seeds: list[Seed] | None = Field(None, min_length=1, description="Seeds (default: 0 on CPU, "
-                                     "0, 1, 2 on CUDA).")
+                                "image type (repeat the option).")
+    seeds: list[Seed] | None = Field(None, min_length=1, description="Seeds, comma-separated "
+                                     "(default: 0 on CPU, 0,1,2 on CUDA).")
     profile: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="cpu (32 px, 1 seed), cuda (full size, 3 seeds), or auto (by device).")
     device: Device = "auto"
@@ -122,5 +123,5 @@ def option_help(model: type[BaseModel], name: str) -> str:
     default: Any = field.get_default(call_default_factory=True)
     if isinstance(default, list | tuple):
         default = ",".join(map(str, default))
-    shown = "" if default is None or field.is_required() else f" [default: {default}]"
+    shown = "" if default is None or field.is_required() else f" (default: {default})"
     return (field.description or "") + shown
