@@ -25,9 +25,8 @@ import math
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +37,7 @@ from cropland.config import CurateConfig
 from cropland.core.bands import BAND_NAMES, RGB_BANDS
 from cropland.core.naming import SampleName
 from cropland.export.geotiff import SAMPLE_BANDS, read_sample
-from cropland.parallel import process_pool
+from cropland.parallel import chunked, imap_bounded
 
 log = logging.getLogger(__name__)
 
@@ -181,32 +180,35 @@ def score_samples(
     samples: Iterable[tuple[SampleName, Path]], cfg: CurateConfig, progress: bool = True,
     workers: int = 1,
 ) -> list[SampleQuality]:
-    """Score samples, grouped by point and year; returns one result per sample, in order.
+    """Score samples, grouped by point and year; returns one result per sample, in order."""
+    samples = list(samples)
+    results = {r.sample_id: r for r in iter_scores(samples, cfg, progress, workers)}
+    return [results[sample.stem] for sample, _ in samples]
 
-    ``workers`` > 1 scores groups in that many processes (reading the GeoTIFFs dominates).
+
+def iter_scores(
+    samples: Iterable[tuple[SampleName, Path]], cfg: CurateConfig, progress: bool = True,
+    workers: int = 1,
+) -> Iterator[SampleQuality]:
+    """Score samples, grouped by point and year; yields the results as groups are scored.
+
+    ``workers`` > 1 scores groups in that many processes (reading the GeoTIFFs dominates); a
+    few groups are in flight at a time, so memory holds results only as long as the caller does.
     """
     groups: dict[tuple[int, int], list[tuple[SampleName, Path]]] = defaultdict(list)
-    order = []
     for sample, path in samples:
         groups[(sample.point_id, sample.year)].append((sample, path))
-        order.append(sample.stem)
-    results: dict[str, SampleQuality] = {}
-    with Progress(disable=not progress, transient=True) as bar, _executor(workers) as pool:
-        task = bar.add_task("quality scores", total=len(order))
-        members = list(groups.values())
-        for scored in pool.map(score_group, members, [cfg] * len(members)):
-            results.update((r.sample_id, r) for r in scored)
+    counts = dict.fromkeys(STATUSES, 0)
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("quality scores", total=sum(map(len, groups.values())))
+        tasks = chunked(groups.values(), 16)
+        for scored in imap_bounded(partial(_score_groups, cfg=cfg), tasks, workers):
+            for result in scored:
+                counts[result.status] += 1
+                yield result
             bar.advance(task, len(scored))
-    counts = {s: sum(r.status == s for r in results.values()) for s in STATUSES}
-    log.info("scored %d samples: %s", len(order), counts)
-    return [results[stem] for stem in order]
+    log.info("scored %d samples: %s", sum(counts.values()), counts)
 
 
-@contextmanager
-def _executor(workers: int) -> Iterator[Executor]:
-    if workers <= 1:
-        with ThreadPoolExecutor(1) as pool:  # in order, no process start-up
-            yield pool
-        return
-    with process_pool(workers) as pool:
-        yield pool
+def _score_groups(groups: list[list[tuple[SampleName, Path]]], cfg: CurateConfig) -> list[SampleQuality]:
+    return [result for members in groups for result in score_group(members, cfg)]

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from cropland.config import CurateConfig
 from cropland.curate.catalog import Catalog
-from cropland.curate.quality import score_samples
+from cropland.curate.quality import iter_scores
 from cropland.curate.store import Store
+from cropland.parallel import chunked
 
 
 def fingerprint(path: Path, cfg: CurateConfig | str) -> str:
@@ -42,9 +43,8 @@ def ensure_quality(catalog: Catalog, store: Store, cfg: CurateConfig, workers: i
         (s.name, s.path) for s in catalog.samples.values()
         if (s.name.point_id, s.name.year) in groups
     ]
-    if todo:
-        results = score_samples(todo, cfg, workers=workers)
-        store.save_quality((q, prints[q.sample_id]) for q in results)
+    for batch in chunked(iter_scores(todo, cfg, workers=workers), 2000):  # an interrupted
+        store.save_quality((q, prints[q.sample_id]) for q in batch)  # run keeps what it scored
     return len(todo)
 
 
