@@ -21,6 +21,8 @@ _PATTERN = re.compile(
     r"(?P<label>[A-Z][A-Z0-9_]*?)(?:_(?P<image_type>" + "|".join(IMAGE_TYPES) + r"))?$"
 )
 
+_LABEL = re.compile(r"[A-Z][A-Z0-9_]*")
+
 
 @dataclass(frozen=True, order=True)
 class SampleName:
@@ -41,7 +43,7 @@ class SampleName:
             raise NameFormatError(
                 f"unknown province {self.province!r}; use one of {', '.join(PROVINCES)}"
             )
-        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", self.label):
+        if not _LABEL.fullmatch(self.label):
             raise NameFormatError(f"class {self.label!r} must be an upper-case folder name")
 
     @property

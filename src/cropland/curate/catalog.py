@@ -75,17 +75,18 @@ class Catalog:
     def index_rows(self) -> Iterator[tuple]:
         """One row of :data:`cropland.curate.store.SAMPLE_FIELDS` per sample, for the store's
         sample index; ``sort_key`` orders samples by point, year and month."""
+        prefix = len(str(self.root)) + 1  # paths are found under the root: relative by slicing
         for sid, s in self.samples.items():
             n = s.name
             yield (sid, n.point_id * 1_000_000 + n.year * 100 + n.month, n.point_id, n.year,
-                   n.month, n.province, n.label, s.split, s.path.relative_to(self.root).as_posix())
+                   n.month, n.province, n.label, s.split, str(s.path)[prefix:])
 
     @cached_property
     def version(self) -> str:
-        """A digest of :meth:`index_rows`: it changes when samples, their splits or files do."""
+        """A digest of the samples, their splits and files: it changes when :meth:`index_rows` do."""
         digest = hashlib.sha256()
-        for row in self.index_rows():
-            digest.update(repr(row).encode())
+        for s in self.samples.values():
+            digest.update(f"{s.path}\t{s.split}\n".encode())
         return digest.hexdigest()
 
     def facets(self) -> dict[str, list]:
