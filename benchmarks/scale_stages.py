@@ -49,7 +49,7 @@ def packed_folder(dataset: Path) -> Path:
     return dataset.parent / f"{dataset.name}-packed"
 
 
-def run_stage(stage: str, dataset: Path, workers: int) -> dict:
+def run_stage(stage: str, dataset: Path, workers: int, zips: bool = True) -> dict:
     """Run one stage in this process; return its figures."""
     from cropland.dataset import DatasetFolder
 
@@ -75,7 +75,9 @@ def run_stage(stage: str, dataset: Path, workers: int) -> dict:
     elif stage in ("export", "export-rerun"):
         from cropland.export.release import export_release
 
-        s = export_release(dataset, folder.config(), folder.splits(), workers=workers)
+        cfg = folder.config()
+        cfg.export.raw_zip = cfg.export.raw_zip and zips
+        s = export_release(dataset, cfg, folder.splits(), workers=workers)
         figures["work"] = (f"{s.samples:,} samples: {s.pngs_written:,} PNGs and {s.zips_written:,} "
                            f"zips written, {s.up_to_date:,} up to date")
         if stage == "export":
@@ -92,11 +94,12 @@ def run_stage(stage: str, dataset: Path, workers: int) -> dict:
     return figures
 
 
-def measure(stage: str, dataset: Path, workers: int) -> dict:
+def measure(stage: str, dataset: Path, workers: int, zips: bool = True) -> dict:
     """Run a stage in a child process (so that its peak memory is its own)."""
     load = os.getloadavg()[0]
     out = subprocess.run([sys.executable, __file__, str(dataset), "--child", stage,
-                          "--workers", str(workers)], check=True, capture_output=True, text=True)
+                          "--workers", str(workers), *([] if zips else ["--no-zips"])],
+                         check=True, capture_output=True, text=True)
     figures = json.loads(out.stdout.strip().splitlines()[-1])
     figures["load"] = f"{load:.1f} / {os.getloadavg()[0]:.1f}"
     print(stage, figures, flush=True)
@@ -115,12 +118,14 @@ def main() -> None:
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the packed arrays and the export")
+    parser.add_argument("--no-zips", action="store_true",
+                        help="export the PNG tree only (where the raw zips do not fit on the disk)")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     dataset = args.dataset.resolve()
     if args.child:
-        print(json.dumps(run_stage(args.child, dataset, args.workers)))
+        print(json.dumps(run_stage(args.child, dataset, args.workers, not args.no_zips)))
         return
 
     from cropland.dataset import DatasetFolder
@@ -139,12 +144,16 @@ def main() -> None:
     if "export" in args.stages:
         for path in release_outputs(dataset):
             shutil.rmtree(path)
-        rows.append(row("export (PNG tree, raw zips)", measure("export", dataset, args.workers)))
-        rows.append(row("export again (nothing to do)", measure("export-rerun", dataset, args.workers)))
+        what = "PNG tree only" if args.no_zips else "PNG tree, raw zips"
+        zips = not args.no_zips
+        rows.append(row(f"export ({what})", measure("export", dataset, args.workers, zips)))
+        rows.append(row("export again (nothing to do)",
+                        measure("export-rerun", dataset, args.workers, zips)))
         if not args.keep:
             for path in release_outputs(dataset):
                 shutil.rmtree(path)
-    command = f"python benchmarks/scale_stages.py DATASET --workers {args.workers}"
+    command = (f"python benchmarks/scale_stages.py DATASET --workers {args.workers}"
+               + (" --no-zips" if args.no_zips else ""))
     text = "\n".join([
         f"## Stages at scale: {images:,} images",
         "",
