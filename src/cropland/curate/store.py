@@ -229,10 +229,12 @@ class Store:
             raise
         conn.execute("COMMIT")
 
+    def _cursor(self) -> _Cursor:
+        """A cursor outside any transaction (reads, and statements that need none)."""
+        return _Cursor(self._connection(), "%s" if self.dialect == "postgresql" else "?")
+
     def _query(self, sql: str, params: Iterable = ()) -> list[dict[str, Any]]:
-        return _Cursor(self._connection(), "%s" if self.dialect == "postgresql" else "?").all(
-            sql, params
-        )
+        return self._cursor().all(sql, params)
 
     # -- reviewers ---------------------------------------------------------------------
     def add_reviewer(self, name: str) -> str:
@@ -500,7 +502,7 @@ class Store:
                 "GROUP BY s.quality, s.decision, COALESCE(d.reviewer, '')"
             )
         if rebuilt:
-            self._query_none("ANALYZE samples")  # the planner's statistics of the new rows
+            self._cursor().execute("ANALYZE samples")  # the planner's statistics of the new rows
 
     def sample_path(self, sample_id: str) -> str | None:
         """The indexed path of a sample (relative to the dataset folder), or None."""
@@ -580,9 +582,6 @@ class Store:
                 out["final"]["accepted" if decision == "accept" else "rejected"] += n
                 out["reviewers"][r["reviewer"]] = out["reviewers"].get(r["reviewer"], 0) + n
         return out
-
-    def _query_none(self, sql: str) -> None:
-        _Cursor(self._connection(), "%s" if self.dialect == "postgresql" else "?").execute(sql)
 
 
 class _Cursor:
