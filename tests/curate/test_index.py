@@ -139,3 +139,36 @@ def test_tallies_stay_exact_under_concurrent_reviewers(indexed):
     current = {sid: d["decision"] for sid, d in store.decisions().items()}
     by_reviewer = Counter(d["reviewer"] for d in store.decisions().values())
     assert store.progress() == {**_expected(rows, current), "reviewers": dict(by_reviewer)}
+
+
+def test_the_app_on_postgresql(dataset):
+    """The review app's lists, decisions and counters on a PostgreSQL store."""
+    from tests.curate.test_store import POSTGRES_URL
+
+    if not POSTGRES_URL:
+        pytest.skip("set CROPLAND_TEST_POSTGRES_URL to run the app on PostgreSQL")
+    psycopg = pytest.importorskip("psycopg")
+    from fastapi.testclient import TestClient
+
+    from cropland.curate.app import create_app
+    from cropland.curate.store import Store
+
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS reviewers, audit, decisions, quality, samples, tallies, meta")
+    token = Store(POSTGRES_URL).add_reviewer("alice")
+    with TestClient(create_app(dataset, POSTGRES_URL)) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        assert client.get("/api/samples").json()["total"] == 12
+        corn = client.get("/api/samples", params={"label": "CORN", "limit": 4}).json()
+        assert corn["total"] == 6 and [i["id"] for i in corn["items"]] == [
+            "POINT_2_201906_MB_CORN", "POINT_2_201907_MB_CORN", "POINT_2_201908_MB_CORN",
+            "POINT_4_201906_ON_CORN"]
+        answer = client.post("/api/decisions", json={
+            "decision_id": "pg-000001", "sample_ids": ["POINT_2_201908_MB_CORN"],
+            "decision": "reject", "reason": "stripes"}).json()
+        assert answer["items"][0]["status"] == "rejected"
+        assert answer["progress"]["decided"] == {"accept": 0, "reject": 1}
+        assert answer["progress"] == client.get("/api/progress").json()
+        assert client.get("/api/samples", params={"decision": "none"}).json()["total"] == 11
+        detail = client.get("/api/samples/POINT_2_201908_MB_CORN").json()
+        assert detail["decision"] == "reject" and len(detail["same_point"]) == 3
