@@ -166,6 +166,16 @@ def main() -> None:
         "memory is the resident set (ru_maxrss) of the stage's process and of its largest "
         "worker; load is the 1-minute load average before / after the stage (the machine "
         "was shared with other jobs: wall times are upper bounds).",
+        *([] if cfg.patch_size >= 64 else [
+            f"Patches of {cfg.patch_size} x {cfg.patch_size} px keep the images, points, files "
+            "and folders of this size within this machine's disk: the per-file costs "
+            "(listing, opening, tags, one PNG per image type) are those of the published "
+            f"format, the per-pixel costs (decompression, rendering, the packed array) "
+            f"{(64 / cfg.patch_size) ** 2:.0f} times smaller than at 64 x 64."]),
+        *([] if not args.no_zips else [
+            "The export writes the PNG tree only: the raw zips (19 single-band GeoTIFFs per "
+            "image) would not fit on this machine's disk beside it; their cost per image is "
+            "measured at the published size."]),
         "",
         "| stage | work | wall | CPU | peak memory | largest worker | load |",
         "|---|---|---:|---:|---:|---:|---:|",
