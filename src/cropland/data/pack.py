@@ -18,6 +18,7 @@ import json
 import logging
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -95,7 +96,7 @@ def _pack_split(reader: Reader, split: str, indices: list[int], names: Sequence[
         header = io.BytesIO()
         np.lib.format.write_array_header_1_0(
             header, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape})
-        for block in (header.getvalue(), *_blocks(reader, indices, names, size, dtype, progress, task)):
+        for block in chain([header.getvalue()], _blocks(reader, indices, names, size, dtype, progress, task)):
             f.write(block)
             digest.update(block)
     samples_path = out / f"{split}_samples.csv"
