@@ -13,13 +13,15 @@ app shows must equal a recount of the decisions. Writes its section of docs/benc
     python benchmarks/curate_load.py                        # 40 fake samples
     python benchmarks/curate_load.py --dataset DATASET      # e.g. a synthetic release
 
-With ``--dataset``, quality scores are computed once into ``DATASET/curate.sqlite`` (the
-app's default store) and the run uses a copy of it (``--db postgresql://...``: that store).
+Quality scores are computed once into ``DATASET/curate.sqlite`` (the app's default store);
+the run uses a copy of it, or ``--db postgresql://...``: an empty PostgreSQL database into
+which the scores are copied.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import shutil
 import socket
@@ -33,6 +35,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import numpy as np
@@ -237,16 +240,32 @@ def scored_store(dataset: Path, tmp: Path, db: str | None, workers: int) -> tupl
     from cropland.curate.store import DEFAULT_DB, Store
 
     start = time.perf_counter()
-    source = Store(db or dataset / DEFAULT_DB)
+    source = Store(dataset / DEFAULT_DB)
     ensure_quality(Catalog(dataset), source, curate_config_for(dataset), workers)
     seconds = time.perf_counter() - start
     if db:
+        copy_scores(source, Store(db))
         return db, seconds
     source.close()
     with sqlite3.connect(dataset / DEFAULT_DB) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     shutil.copy(dataset / DEFAULT_DB, tmp / "load.sqlite")
     return str(tmp / "load.sqlite"), seconds
+
+
+def copy_scores(source, target) -> None:
+    """Copy the quality scores of one store into another, a batch at a time."""
+    last = ""
+    while True:
+        rows = source._query("SELECT * FROM quality WHERE sample_id > ? ORDER BY sample_id "
+                             "LIMIT 5000", (last,))
+        if not rows:
+            return
+        target.save_quality(
+            (SimpleNamespace(sample_id=r["sample_id"], status=r["status"],
+                             reasons=json.loads(r["reasons"]), metrics=json.loads(r["metrics"])),
+             r["fingerprint"]) for r in rows)
+        last = rows[-1]["sample_id"]
 
 
 def percentiles(seconds: list[float]) -> str:
@@ -258,7 +277,8 @@ def percentiles(seconds: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", type=Path, help="a built dataset (default: 40 fake samples)")
-    parser.add_argument("--db", help="a PostgreSQL store to use instead of a SQLite copy")
+    parser.add_argument("--db", help="an empty PostgreSQL store to use instead of a SQLite copy "
+                        "(the scores are copied into it)")
     parser.add_argument("--reviewers", type=int, default=8)
     parser.add_argument("--decisions", type=int, default=500, help="per reviewer")
     parser.add_argument("--retry-share", type=float, default=0.05)
