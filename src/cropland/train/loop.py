@@ -357,7 +357,11 @@ def _fit(model, data, cfg, optimizer, schedule, generator, history, best, run) -
 
 
 def train_epoch(model, split, cfg, optimizer, schedule, generator) -> tuple[float, float, int]:
-    """One pass over the shuffled training items (cut short when the time budget is spent)."""
+    """One pass over the shuffled training items (cut short when the time budget is spent).
+
+    Returns the mean loss, the accuracy and the items seen. ``cfg`` gives ``device``, ``amp``,
+    ``batch_size``, ``augment``, ``label_smoothing`` and ``channels_last`` (a TrainConfig).
+    """
     device = torch.device(cfg.device)
     model.train()
     total_loss = torch.zeros((), device=device)
