@@ -40,6 +40,7 @@ import argparse
 import csv
 import hashlib
 import io
+import itertools
 import json
 import math
 import os
@@ -110,11 +111,10 @@ def write_pack(root: Path, images: int, seed: int = 0) -> Path:
         header = io.BytesIO()
         np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": shape})
         rng = np.random.default_rng([seed, s])
+        blocks = (_pixels(table["label"][i : i + CHUNK], table["month"][i : i + CHUNK], rng).tobytes()
+                  for i in range(0, n, CHUNK))
         with open(root / f"{split}_images.npy", "wb") as f:
-            for block in (header.getvalue(), *(
-                _pixels(table["label"][i : i + CHUNK], table["month"][i : i + CHUNK], rng).tobytes()
-                for i in range(0, n, CHUNK)
-            )):
+            for block in itertools.chain([header.getvalue()], blocks):  # one chunk in memory at a time
                 f.write(block)
                 digest.update(block)
         with open(root / f"{split}_samples.csv", "w", newline="", encoding="utf-8") as f:
