@@ -23,10 +23,10 @@ from rasterio.windows import Window
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from _doc import provenance, write_section  # noqa: E402
-from tests.points.aci_fields import write_aci  # noqa: E402
-from tests.sources.loopback import RangeServer  # noqa: E402
 
 from cropland.points.aci import RasterioAci  # noqa: E402
+from tests.points.aci_fields import write_aci  # noqa: E402
+from tests.sources.loopback import RangeServer  # noqa: E402
 
 SIZE, ROW, COL = 4096, 3500, 3000
 

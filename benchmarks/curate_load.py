@@ -224,9 +224,8 @@ def rss_peak(pid: int) -> int:
 def fake_dataset(root: Path) -> Path:
     """40 samples in the documented format (the test suite's generator)."""
     sys.path.insert(0, str(ROOT))
-    from tests.curate.curate_fakes import Spec, make_dataset
-
     from cropland.core.naming import SampleName
+    from tests.curate.curate_fakes import Spec, make_dataset
 
     specs = [Spec(SampleName(p, 2019, m, "AB", "BARLEY")) for p in range(1, 9) for m in range(6, 11)]
     return make_dataset(root, specs)

@@ -16,10 +16,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _doc import provenance, write_section  # noqa: E402
 
-from cropland.extraction.runner import extract  # noqa: E402
 from cropland.card import write_card  # noqa: E402
 from cropland.config import demo_config_path, load_config  # noqa: E402
 from cropland.export.release import export_release  # noqa: E402
+from cropland.extraction.runner import extract  # noqa: E402
 from cropland.pipeline import split_dataset  # noqa: E402
 from cropland.stats import scan_dataset, write_report  # noqa: E402
 

@@ -24,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _doc import provenance, write_section  # noqa: E402
+
 CLASSES = ["BARLEY", "CANOLA", "CORN", "OAT", "SOYBEAN", "SPRING_WHEAT", "PASTURE"]
 FIELD_PX = 40  # fields of 1.2 km, separated by one-pixel roads
 

@@ -208,7 +208,11 @@ def measure(dataset: Path, loading: str, device_name: str, model_name: str, batc
     t_open = time.perf_counter()
     prep = Preprocessing(normalization=compute_stats(train))
     t_stats = time.perf_counter()
-    split = load_tensors(train, prep, device) if loading == "resident" else StreamSplit(train, prep, device, workers, prefetch)
+    split = (
+        load_tensors(train, prep, device)
+        if loading == "resident"
+        else StreamSplit(train, prep, device, workers, prefetch)
+    )
     if device.type == "cuda":
         torch.cuda.synchronize()
     t_load = time.perf_counter()
@@ -378,8 +382,11 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     if not args.no_doc:
-        write_section(f"train_scale:{args.device.split(':')[0]}", report(results, args, command, _device_text(args.device)),
-                      args.doc)
+        write_section(
+            f"train_scale:{args.device.split(':')[0]}",
+            report(results, args, command, _device_text(args.device)),
+            args.doc,
+        )
 
 
 if __name__ == "__main__":

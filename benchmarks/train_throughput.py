@@ -150,7 +150,9 @@ def _sequence_rows(samples: list[tuple[str, int]]) -> np.ndarray:
 
 
 def train_step(model, optimizer, x, y, mask, device, channels_last):
-    with torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False):
+    with (
+        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    ):
         if mask is None:
             logits = model(x.contiguous(memory_format=torch.channels_last) if channels_last else x)
         else:
@@ -214,8 +216,12 @@ def measure(name: str, args, tree: Path, data, device: torch.device) -> list[dic
     channels_last = device.type == "cuda" and not temporal
     out = []
     paths = {
-        "fast": lambda: fast_batches(device_split(*data, device, temporal), batch, torch.Generator(device).manual_seed(0)),
-        "naive": lambda: naive_batches(PngSequences(tree) if temporal else PngImages(tree), batch, args.workers, device, temporal),
+        "fast": lambda: fast_batches(
+            device_split(*data, device, temporal), batch, torch.Generator(device).manual_seed(0)
+        ),
+        "naive": lambda: naive_batches(
+            PngSequences(tree) if temporal else PngImages(tree), batch, args.workers, device, temporal
+        ),
     }
     if name == "resnet50":
         x = torch.randn(batch, 3, 64, 64, device=device)
@@ -318,7 +324,9 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     if not args.no_doc:
-        command = "PYTHONPATH=src python benchmarks/train_throughput.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        command = "PYTHONPATH=src python benchmarks/train_throughput.py " + " ".join(
+            shlex.quote(a) for a in sys.argv[1:]
+        )
         note = (f"{len(data[0])} synthetic 65 x 65 RGB PNGs (cropped to 64), {args.steps} timed steps after "
                 f"{args.warmup} warm-up steps, naive path with {args.workers} DataLoader workers"
                 + (", torch.compile" if args.compile else "") + ".")

@@ -38,7 +38,10 @@ def test_classes_by_name_or_code():
         ({"points": {"synthetic_per_class": 10**9}}, r"points.synthetic_per_class: .*less than or equal to 10000"),
         ({"seed": 2**70}, r"seed: Input should be less than 4294967296"),
         ({"render": {"rgb_max": float("nan")}}, r"render.rgb_max: Input should be a finite number"),
-        ({"years": [2099, 2100], "source": {"kind": "stac"}}, r"years: \[2099, 2100\] are in the future.*only the simulator"),
+        (
+            {"years": [2099, 2100], "source": {"kind": "stac"}},
+            r"years: \[2099, 2100\] are in the future.*only the simulator",
+        ),
         ({"years": "2019"}, r"years: Input should be a valid list \(got '2019'\)"),
         ({"splits": {"training": 0.8, "validation": 0.15, "test": 0.15}}, r"sum to 1"),
         ({"render": {"index_range": [0.5, 0.5]}}, r"render.index_range: .*low < high, got \[0.5, 0.5\]"),

@@ -26,14 +26,18 @@ junk = st.one_of(
 FIELDS = {
     "years": st.one_of(st.lists(st.integers(2010, 2110), max_size=4), junk),
     "months": st.one_of(st.lists(st.integers(-1, 14), max_size=5), junk),
-    "classes": st.one_of(st.lists(st.sampled_from(["CORN", "BARLEY", 133, "banana", "spring wheat"]), max_size=3), junk),
+    "classes": st.one_of(
+        st.lists(st.sampled_from(["CORN", "BARLEY", 133, "banana", "spring wheat"]), max_size=3), junk
+    ),
     "patch_size": st.one_of(st.integers(-10, 5000), junk),
     "resolution": st.one_of(st.floats(-10, 1e6), junk),
     "seed": st.one_of(st.integers(-10, 2**40), junk),
     "crs": st.one_of(st.sampled_from(["EPSG:3978", "EPSG:4326", "EPSG:32614", "nope"]), junk),
     "source": st.one_of(st.fixed_dictionaries({"kind": st.sampled_from(["simulator", "stac", "local"])}), junk),
-    "splits": st.one_of(st.fixed_dictionaries({"training": st.floats(0, 1), "validation": st.floats(0, 1),
-                                               "test": st.floats(0, 1)}), junk),
+    "splits": st.one_of(
+        st.fixed_dictionaries({"training": st.floats(0, 1), "validation": st.floats(0, 1), "test": st.floats(0, 1)}),
+        junk,
+    ),
     "render": st.one_of(st.fixed_dictionaries({"rgb_max": st.floats(allow_nan=True, allow_infinity=True)}), junk),
     "pach_size": junk,  # a typo
 }

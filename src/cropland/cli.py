@@ -163,7 +163,8 @@ def publish_cmd(
     max_shard_mb: int = typer.Option(256, help="Largest Parquet shard, MiB."),
 ):
     """Write a release (Parquet shards, dataset card, Croissant, STAC, citation, checksums); push it."""
-    from cropland.publish import publish, push as push_release
+    from cropland.publish import publish
+    from cropland.publish import push as push_release
 
     release = dataset if out is None and (dataset / "croissant.json").exists() else out
     if release is None:

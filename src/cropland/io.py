@@ -61,7 +61,7 @@ def _fsync(path: str) -> None:
         os.close(fd)
 
 
-def write_table(df: "pd.DataFrame", path: str | Path) -> Path:
+def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     """Write a table atomically, as Parquet if ``path`` ends in ``.parquet``, else CSV."""
     path = Path(path)
     with atomic_path(path) as tmp:

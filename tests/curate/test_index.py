@@ -60,59 +60,59 @@ def _expected(rows, decisions: dict[str, str]) -> dict:
 
 
 def test_pages_follow_the_review_order_and_filters(indexed):
-    store, rows = indexed
-    total, page = store.page({}, 0, 10)
+    db, rows = indexed
+    total, page = db.page({}, 0, 10)
     assert total == len(rows) and [r["id"] for r in page] == [r[0] for r in rows[:10]]
-    total, page = store.page({}, len(rows) - 3, 10)
+    total, page = db.page({}, len(rows) - 3, 10)
     assert [r["id"] for r in page] == [r[0] for r in rows[-3:]]
     corn_july = [r[0] for r in rows if r[6] == "CORN" and r[4] == 7]
-    total, page = store.page({"label": "CORN", "month": 7}, 0, 1000)
+    total, page = db.page({"label": "CORN", "month": 7}, 0, 1000)
     assert total == len(corn_july) and [r["id"] for r in page] == corn_july
     review_mb = [r[0] for r in rows if _quality(r[0]) == "review" and r[5] == "MB"]
-    total, page = store.page({"quality": "review", "province": "MB"}, 2, 5)
+    total, page = db.page({"quality": "review", "province": "MB"}, 2, 5)
     assert total == len(review_mb) and [r["id"] for r in page] == review_mb[2:7]
     first = page[0]
     assert json.loads(first["reasons"]) == [f"why {first['id']}"] and first["decision"] is None
-    assert store.facets() == {"label": list(LABELS), "year": [2019], "month": [6, 7, 8, 9],
+    assert db.facets() == {"label": list(LABELS), "year": [2019], "month": [6, 7, 8, 9],
                               "province": ["AB", "MB"]}
 
 
 def test_decisions_and_undos_move_counts_and_filters(indexed):
-    store, rows = indexed
+    db, rows = indexed
     ids = [r[0] for r in rows]
-    assert store.progress() == {**_expected(rows, {}), "reviewers": {}}
-    store.decide("d1", "alice", ids[:3], "reject", "")
-    store.decide("d2", "bob", [ids[1], ids[5]], "accept", "")
-    store.decide("d2", "bob", [ids[1], ids[5]], "accept", "")  # a retry: counted once
+    assert db.progress() == {**_expected(rows, {}), "reviewers": {}}
+    db.decide("d1", "alice", ids[:3], "reject", "")
+    db.decide("d2", "bob", [ids[1], ids[5]], "accept", "")
+    db.decide("d2", "bob", [ids[1], ids[5]], "accept", "")  # a retry: counted once
     decisions = {ids[0]: "reject", ids[1]: "accept", ids[2]: "reject", ids[5]: "accept"}
-    assert store.progress() == {**_expected(rows, decisions), "reviewers": {"alice": 2, "bob": 2}}
-    total, page = store.page({"decision": "accept"}, 0, 10)
+    assert db.progress() == {**_expected(rows, decisions), "reviewers": {"alice": 2, "bob": 2}}
+    total, page = db.page({"decision": "accept"}, 0, 10)
     assert total == 2 and [r["id"] for r in page] == [ids[1], ids[5]]
     assert page[0]["reviewer"] == "bob"
-    assert store.page({"decision": "none"}, 0, 1)[0] == len(rows) - 4
-    store.undo("u1", "bob")  # ids[1] back to alice's rejection, ids[5] undecided
+    assert db.page({"decision": "none"}, 0, 1)[0] == len(rows) - 4
+    db.undo("u1", "bob")  # ids[1] back to alice's rejection, ids[5] undecided
     decisions = {ids[0]: "reject", ids[1]: "reject", ids[2]: "reject"}
-    assert store.progress() == {**_expected(rows, decisions), "reviewers": {"alice": 3}}
-    assert store.page({"decision": "reject", "label": rows[1][6]}, 0, 10)[0] == sum(
+    assert db.progress() == {**_expected(rows, decisions), "reviewers": {"alice": 3}}
+    assert db.page({"decision": "reject", "label": rows[1][6]}, 0, 10)[0] == sum(
         1 for r in rows[:3] if r[6] == rows[1][6])
-    store.decide("d3", "carol", ["NOT_INDEXED"], "accept", "")  # recorded, not counted
-    assert store.progress()["decided"] == {"accept": 0, "reject": 3}
+    db.decide("d3", "carol", ["NOT_INDEXED"], "accept", "")  # recorded, not counted
+    assert db.progress()["decided"] == {"accept": 0, "reject": 3}
 
 
 def test_a_new_index_drops_vanished_samples_and_recounts(indexed):
-    store, rows = indexed
-    store.decide("d1", "alice", [rows[0][0], rows[1][0]], "accept", "")
-    store.index_samples(iter(rows[1:]), "v2")  # the first sample's file is gone
-    assert store.page({}, 0, 1000)[0] == len(rows) - 1
-    assert store.progress()["decided"] == {"accept": 1, "reject": 0}
-    assert store.sample_path(rows[0][0]) is None and store.indexed([rows[0][0], rows[1][0]]) == {rows[1][0]}
-    store.index_samples(iter(()), "v2")  # same version: the rows are not read again
-    assert store.page({}, 0, 1)[0] == len(rows) - 1
-    assert [r["id"] for r in store.same_point(rows[5][0])] == [r[0] for r in rows if r[2] == rows[5][2]]
+    db, rows = indexed
+    db.decide("d1", "alice", [rows[0][0], rows[1][0]], "accept", "")
+    db.index_samples(iter(rows[1:]), "v2")  # the first sample's file is gone
+    assert db.page({}, 0, 1000)[0] == len(rows) - 1
+    assert db.progress()["decided"] == {"accept": 1, "reject": 0}
+    assert db.sample_path(rows[0][0]) is None and db.indexed([rows[0][0], rows[1][0]]) == {rows[1][0]}
+    db.index_samples(iter(()), "v2")  # same version: the rows are not read again
+    assert db.page({}, 0, 1)[0] == len(rows) - 1
+    assert [r["id"] for r in db.same_point(rows[5][0])] == [r[0] for r in rows if r[2] == rows[5][2]]
 
 
 def test_tallies_stay_exact_under_concurrent_reviewers(indexed):
-    store, rows = indexed
+    db, rows = indexed
     ids = [r[0] for r in rows]
     errors = []
 
@@ -122,11 +122,11 @@ def test_tallies_stay_exact_under_concurrent_reviewers(indexed):
             for i in range(25):
                 if rng.random() < 0.2:
                     try:
-                        store.undo(f"u{k}-{i}", f"rev{k}")
+                        db.undo(f"u{k}-{i}", f"rev{k}")
                     except Exception as e:  # nothing to undo yet
                         assert "no decision left" in str(e)
                     continue
-                store.decide(f"d{k}-{i}", f"rev{k}", [rng.choice(ids)], rng.choice(["accept", "reject"]), "")
+                db.decide(f"d{k}-{i}", f"rev{k}", [rng.choice(ids)], rng.choice(["accept", "reject"]), "")
         except Exception as e:  # pragma: no cover - reported below
             errors.append(e)
 
@@ -136,9 +136,9 @@ def test_tallies_stay_exact_under_concurrent_reviewers(indexed):
     for t in threads:
         t.join()
     assert errors == []
-    current = {sid: d["decision"] for sid, d in store.decisions().items()}
-    by_reviewer = Counter(d["reviewer"] for d in store.decisions().values())
-    assert store.progress() == {**_expected(rows, current), "reviewers": dict(by_reviewer)}
+    current = {sid: d["decision"] for sid, d in db.decisions().items()}
+    by_reviewer = Counter(d["reviewer"] for d in db.decisions().values())
+    assert db.progress() == {**_expected(rows, current), "reviewers": dict(by_reviewer)}
 
 
 def test_the_app_on_postgresql(dataset):

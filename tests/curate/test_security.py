@@ -140,7 +140,9 @@ def test_malformed_filters_are_422(client, params):
 
 def test_undo_malformed(client):
     assert client.post("/api/undo", json={}).status_code == 422
-    assert client.post("/api/undo", content=b"\xff\xfe", headers={"Content-Type": "application/json"}).status_code == 422
+    assert (
+        client.post("/api/undo", content=b"\xff\xfe", headers={"Content-Type": "application/json"}).status_code == 422
+    )
 
 
 def test_random_ids_and_queries_never_give_500(client):

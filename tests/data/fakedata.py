@@ -14,9 +14,27 @@ import numpy as np
 from cropland.core.naming import SampleName
 from tests.data.synthetic import write_splits
 
-BAND_DESCRIPTIONS = (
-    ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12", "NDVI", "NDVI45", "GNDVI", "OSAVI", "PSRI", "NDWI", "VALID"]
-)
+BAND_DESCRIPTIONS = [
+    "B1",
+    "B2",
+    "B3",
+    "B4",
+    "B5",
+    "B6",
+    "B7",
+    "B8",
+    "B8A",
+    "B9",
+    "B11",
+    "B12",
+    "NDVI",
+    "NDVI45",
+    "GNDVI",
+    "OSAVI",
+    "PSRI",
+    "NDWI",
+    "VALID",
+]
 
 
 def sample_values(name: SampleName, size: int) -> np.ndarray:
@@ -33,8 +51,17 @@ def write_tif(path: Path, data: np.ndarray) -> None:
     from rasterio.transform import from_origin
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    profile = {"driver": "GTiff", "width": data.shape[2], "height": data.shape[1], "count": data.shape[0], "dtype": "float32",
-                   "crs": "EPSG:3978", "transform": from_origin(0, 640, 10, 10), "nodata": float("nan"), "compress": "deflate"}
+    profile = {
+        "driver": "GTiff",
+        "width": data.shape[2],
+        "height": data.shape[1],
+        "count": data.shape[0],
+        "dtype": "float32",
+        "crs": "EPSG:3978",
+        "transform": from_origin(0, 640, 10, 10),
+        "nodata": float("nan"),
+        "compress": "deflate",
+    }
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data)
         for i, d in enumerate(BAND_DESCRIPTIONS[: data.shape[0]], start=1):

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cropland import dataset
 from cropland.config import RenderConfig, SplitConfig
 from cropland.core.indices import compute_indices
 from cropland.core.naming import SampleName
-from cropland import dataset
 from cropland.export.png import write_pngs_of
 from cropland.split import make_splits
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tests.data.fakedata import make_tif_dataset
 
 from cropland.data import GeoTiffReader
 from cropland.data.augment import random_dihedral
-from cropland.errors import DatasetError
 from cropland.data.datasets import StaticDataset, TemporalDataset, compute_stats
 from cropland.data.preprocess import Preprocessing
 from cropland.data.tensors import load_tensors
+from cropland.errors import DatasetError
+from tests.data.fakedata import make_tif_dataset
 
 POINTS = {1: ("BARLEY", "training"), 2: ("CORN", "training"), 3: ("OAT", "training"), 4: ("CORN", "test")}
 MONTHS = {1: [6, 7, 8, 9, 10], 2: [6, 7, 8, 10], 3: [7, 9], 4: [6, 7, 8]}
@@ -50,7 +50,9 @@ def test_normalisation_from_training_split(data):
     train = np.stack([written[n][[4, 17]] for n in written if POINTS[n.point_id][1] == "training"])
     np.testing.assert_allclose(stats.mean, np.nanmean(train, axis=(0, 2, 3)), rtol=1e-6)
     np.testing.assert_allclose(stats.std, np.nanstd(train, axis=(0, 2, 3)), rtol=1e-5)
-    normed = np.stack([StaticDataset(reader, "training", "B5,NDWI", normalization=stats)[i]["image"].numpy() for i in range(len(ds))])
+    normed = np.stack(
+        [StaticDataset(reader, "training", "B5,NDWI", normalization=stats)[i]["image"].numpy() for i in range(len(ds))]
+    )
     assert not np.isnan(normed).any()  # NaN -> 0 after normalisation
     np.testing.assert_allclose(normed.mean(axis=(0, 2, 3)), 0, atol=1e-3)
 
@@ -98,7 +100,9 @@ def test_augmentation_is_a_square_symmetry_shared_by_the_months():
     for b in range(2):
         candidates = [torch.rot90(v, k, (-2, -1)) for v in (x[b], x[b].flip(-1)) for k in range(4)]
         assert any(torch.equal(out[b], c) for c in candidates)
-    seen = {tuple(random_dihedral(x[:1, 0], torch.Generator().manual_seed(s)).flatten()[:3].tolist()) for s in range(40)}
+    seen = {
+        tuple(random_dihedral(x[:1, 0], torch.Generator().manual_seed(s)).flatten()[:3].tolist()) for s in range(40)
+    }
     assert len(seen) == 8
 
 

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from tests.data.fakedata import make_png_tree, make_tif_dataset, write_splits, write_tif
 
 from cropland.core.naming import SampleName
 from cropland.data import GeoTiffReader, PackedReader, PngTreeReader, open_reader
@@ -14,6 +13,7 @@ from cropland.data.channels import TIF_CHANNELS, resolve_channels
 from cropland.data.datasets import StaticDataset, TemporalDataset
 from cropland.data.pack import pack
 from cropland.errors import DatasetError
+from tests.data.fakedata import make_png_tree, make_tif_dataset, write_splits, write_tif
 
 POINTS = {1: ("BARLEY", "training"), 2: ("CORN", "training"), 3: ("BARLEY", "validation"), 4: ("CORN", "test")}
 MONTHS = {1: [6, 7, 8, 9, 10], 2: [6, 7, 8, 10], 3: [7, 8, 9], 4: [6, 9]}

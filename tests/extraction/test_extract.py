@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from cropland.extraction.extract import AREA_SIZE, Job, Target, plan_jobs
-from cropland.extraction.manifest import task_id
 from cropland.core.grid import PatchGrid
 from cropland.core.naming import SampleName
+from cropland.extraction.extract import AREA_SIZE, Job, Target, plan_jobs
+from cropland.extraction.manifest import task_id
 
 
 def test_period_is_the_calendar_month():

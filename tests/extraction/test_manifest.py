@@ -1,8 +1,8 @@
 import pytest
 
-from cropland.extraction.manifest import Manifest, TaskResult, task_id
 from cropland.core.naming import SampleName
 from cropland.errors import DatasetError
+from cropland.extraction.manifest import Manifest, TaskResult, task_id
 
 
 def _samples():

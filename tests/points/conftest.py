@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from tests.points.aci_fields import ORIGINAL_CSV, field_layout, write_aci
 
 

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.points.aci_fields import ORIGIN, RES, SHAPE, field_layout, write_aci
 from rasterio.windows import Window
 
 from cropland.errors import PointsError
 from cropland.points.aci import EarthEngineAci, RasterioAci, open_aci
 from cropland.points.config import SampleConfig
 from cropland.points.sample import find_candidates, locate_candidates
+from tests.points.aci_fields import ORIGIN, RES, SHAPE, field_layout, write_aci
 
 
 def test_local_window_reads_are_boundless(aci_2019):
@@ -260,7 +260,9 @@ def test_earth_engine_candidates_match_the_local_raster(fake_ee, aci_2019):
     with open_aci(aci_2019) as local:
         want = locate_candidates(find_candidates(local, cfg, thin=False), local)
     got = locate_candidates(find_candidates(remote, cfg, thin=False), remote)
-    key = lambda df: sorted(zip(df["x"].round(3), df["y"].round(3), df["aci_code"]))
+    def key(df):
+        return sorted(zip(df["x"].round(3), df["y"].round(3), df["aci_code"], strict=True))
+
     assert len(want) > 0 and key(got) == key(want)
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from tests.points.aci_fields import CANOLA, CORN, GRASS, OAT, ORIGIN, RES, SOYBEAN, field_layout, write_aci
 from pyproj import Transformer
 
 from cropland.points.aci import open_aci
 from cropland.points.config import LabelRule
 from cropland.points.labels import label_points, to_points_table
+from tests.points.aci_fields import CANOLA, CORN, GRASS, OAT, ORIGIN, RES, SOYBEAN, field_layout, write_aci
 
 # (point_id, row, col): corn centre, soybean centre, a canola grass stripe, the top-left
 # corner (window mostly outside), and a point 1 km outside the raster.

@@ -94,7 +94,7 @@ def test_export_reproduces_the_original_lines(original_csv, tmp_path):
     original = original_csv.read_text(encoding="utf-8").splitlines()
     exported = out.read_text(encoding="utf-8").splitlines()
     assert exported[0] == original[0] and len(exported) == len(original)
-    differ = [i + 1 for i, (a, b) in enumerate(zip(original, exported)) if a != b]
+    differ = [i + 1 for i, (a, b) in enumerate(zip(original, exported, strict=True)) if a != b]
     # Only the rows whose Region contradicts their Province Code differ: export writes the
     # province's name.
     region_lines = {i.line for i in result.report.warnings if i.kind == "region_mismatch"}

@@ -30,7 +30,7 @@ PLACES = [  # (lon, lat, code): capitals and border towns, from any atlas
 
 
 def test_known_places():
-    lon, lat, want = zip(*PLACES)
+    lon, lat, want = zip(*PLACES, strict=True)
     assert list(locate(lon, lat)) == list(want)
 
 

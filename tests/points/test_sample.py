@@ -7,7 +7,6 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
-from tests.points.aci_fields import BARLEY, CANOLA, CORN, RES, SOYBEAN, field_layout
 from pyproj import Transformer
 
 from cropland.points.aci import open_aci
@@ -19,6 +18,7 @@ from cropland.points.sample import (
     sample_points,
     window_sums,
 )
+from tests.points.aci_fields import BARLEY, CANOLA, CORN, RES, SOYBEAN, field_layout
 
 CLASSES = ["CORN", "SOYBEAN", "CANOLA", "BARLEY"]
 
@@ -97,7 +97,7 @@ def test_canola_passes_a_lower_purity_with_uniform_centres_only(aci_2019):
     canola = cands[cands["aci_code"] == CANOLA]
     a = field_layout()
     assert len(canola) > 0
-    for r, c in zip(canola["row"], canola["col"]):
+    for r, c in zip(canola["row"], canola["col"], strict=True):
         assert (a[r - 1 : r + 2, c - 1 : c + 2] == CANOLA).all()  # never on a stripe
 
 
@@ -128,7 +128,7 @@ def test_sampled_points_are_pure_spaced_and_labelled(aci_2019):
     x, y = Transformer.from_crs(4326, 3978, always_xy=True).transform(pts["lon"], pts["lat"])
     cols = np.floor((np.asarray(x) + 390450.0) / RES).astype(int)
     rows = np.floor((150060.0 - np.asarray(y)) / RES).astype(int)
-    for r, c, code, share in zip(rows, cols, pts["aci_code"], pts["share"]):
+    for r, c, code, share in zip(rows, cols, pts["aci_code"], pts["share"], strict=True):
         win = a[r - 10 : r + 11, c - 10 : c + 11]
         assert (win == code).mean() == pytest.approx(share)
         assert share >= 0.9 and not (win == 0).any()

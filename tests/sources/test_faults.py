@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from tests.sources.s2_loopback import box_points
 
-from cropland.extraction.cluster import extraction_executor
-from cropland.extraction.runner import MANIFEST_FILE, extract
 from cropland.config import load_config
 from cropland.export.geotiff import read_sample
+from cropland.extraction.cluster import extraction_executor
+from cropland.extraction.runner import MANIFEST_FILE, extract
 from cropland.points.table import write_points
+from tests.sources.s2_loopback import box_points
 
 
 def write_config(loopback, folder: Path, **source_options) -> Path:

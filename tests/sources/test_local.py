@@ -8,13 +8,13 @@ from datetime import datetime
 import numpy as np
 import pystac
 import pytest
-from tests.sources.s2_loopback import BOX, box_points
 
 from cropland.core.bands import BAND_NAMES
 from cropland.core.grid import PatchGrid
 from cropland.errors import ConfigError
 from cropland.sources.local import LocalOptions, LocalSource
 from cropland.sources.stac import EARTH_SEARCH_BANDS, StacOptions, StacSource
+from tests.sources.s2_loopback import BOX, box_points
 
 JUNE = (datetime(2019, 6, 1), datetime(2019, 7, 1))
 GRIDS = [PatchGrid.around(r.lon, r.lat) for r in box_points(3, seed=5).itertuples()]

@@ -188,7 +188,7 @@ def test_a_zip_that_is_not_a_product_is_one_clear_error(tmp_path):
     with zipfile.ZipFile(tmp_path / "notes.zip", "w") as z:
         z.writestr("readme.txt", "not a product")
     with pytest.raises(SourceError, match=r"notes.zip: no product metadata .*SAFE product"):
-        LocalSource("L1C", LocalOptions(path=tmp_path)).scenes
+        _ = LocalSource("L1C", LocalOptions(path=tmp_path)).scenes
 
 
 def test_build_from_a_folder_of_zipped_products(tmp_path):

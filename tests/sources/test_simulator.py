@@ -70,6 +70,8 @@ def test_l1c_uses_qa60(points):
     l1c = SimulatorSource(level="L1C", options=SimulatorOptions(seed=3))
     grid = PatchGrid.around(points.lon[0], points.lat[0])
     scenes = l1c.search(grid.bounds_lonlat(), datetime(2019, 6, 1), datetime(2019, 10, 1), 100)
-    assert scenes[0].level == "L1C" and "QA60" in l1c.render(scenes[0], (600_000.0, 5_790_000.0, 600_600.0, 5_790_600.0))
+    assert scenes[0].level == "L1C" and "QA60" in l1c.render(
+        scenes[0], (600_000.0, 5_790_000.0, 600_600.0, 5_790_600.0)
+    )
     patches = l1c.read(max(scenes, key=lambda s: s.cloud_cover), [grid])
     assert patches.reflectance.shape == (1, 12, 64, 64)

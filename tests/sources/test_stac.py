@@ -20,15 +20,15 @@ import pytest
 import rasterio
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import Resampling, reproject
-from tests.sources.s2_loopback import BOX, box_points
 
 from cropland.core.bands import BAND_NAMES, BY_NAME
 from cropland.core.grid import PatchGrid
-from tests.sources.loopback import EARTH_SEARCH_KEYS
-from cropland.sources.simulator import SimulatorSource
 from cropland.sources.items import dn_offset
 from cropland.sources.signing import SasSigner
+from cropland.sources.simulator import SimulatorSource
 from cropland.sources.stac import StacOptions, StacSource
+from tests.sources.loopback import EARTH_SEARCH_KEYS
+from tests.sources.s2_loopback import BOX, box_points
 
 TOLERANCE = 1e-4
 JUNE_2019 = (datetime(2019, 6, 1), datetime(2019, 7, 1))

@@ -18,7 +18,18 @@ from cropland.models import create_model
 @pytest.fixture
 def checkpoint(tmp_path):
     """An (untrained) tempcnn run on the 18 GeoTIFF channels, saved as `cropland train` saves it."""
-    classes = ["BARLEY", "CANOLA", "CORN", "MIXEDWOOD", "OAT", "ORCHARD", "PASTURE", "POTATO", "SOYBEAN", "SPRING_WHEAT"]
+    classes = [
+        "BARLEY",
+        "CANOLA",
+        "CORN",
+        "MIXEDWOOD",
+        "OAT",
+        "ORCHARD",
+        "PASTURE",
+        "POTATO",
+        "SOYBEAN",
+        "SPRING_WHEAT",
+    ]
     meta = {"model": "tempcnn", "temporal": True, "temporal_mode": "series", "months": [6, 7, 8, 9, 10],
             "size": None, "resize": 16, "classes": classes, "channels": list(TIF_CHANNELS),
             "normalization": {c: {"mean": 0.0, "std": 1.0} for c in TIF_CHANNELS}}

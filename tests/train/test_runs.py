@@ -10,14 +10,16 @@ import pytest
 import torch
 
 import cropland.train.loop as loop
-from tests.data.synthetic import synthetic_samples, write_png_tree
 from cropland.train.config import TrainConfig
+from tests.data.synthetic import synthetic_samples, write_png_tree
 
 
 @pytest.fixture(scope="module")
 def png_tree(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tree")
-    samples = synthetic_samples(n_points=30, years=(2019,), size=65, seed=1, classes=("BARLEY", "CORN", "OAT", "SOYBEAN"))
+    samples = synthetic_samples(
+        n_points=30, years=(2019,), size=65, seed=1, classes=("BARLEY", "CORN", "OAT", "SOYBEAN")
+    )
     write_png_tree(root, list(samples), ("RGB",))
     return root
 
@@ -50,7 +52,9 @@ def test_interrupted_run_resumes_to_the_same_weights(png_tree, tmp_path, monkeyp
 
 def test_one_item_last_batch_trains_batch_norm_models(png_tree, tmp_path):
     """ResNet-50 on 32 px images ends in a 1 x 1 map: batch norm cannot train on one item."""
-    data = loop.prepare_data(loop.resolve_config(_config(png_tree, tmp_path / "probe", model="small_cnn")), torch.device("cpu"))
+    data = loop.prepare_data(
+        loop.resolve_config(_config(png_tree, tmp_path / "probe", model="small_cnn")), torch.device("cpu")
+    )
     n = len(data.train)
     assert n % (n - 1) == 1
     metrics = loop.train(_config(png_tree, tmp_path / "run", model="resnet50", resize=32, batch_size=n - 1, epochs=1))

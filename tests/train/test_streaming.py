@@ -89,7 +89,9 @@ def test_a_run_that_does_not_fit_streams_and_learns_as_the_resident_run(packed, 
     assert resident["test"]["accuracy"] > 0.5  # it learnt (chance: 0.25)
     assert abs(streamed["test"]["accuracy"] - resident["test"]["accuracy"]) <= 0.05
     histories = [json.loads((tmp_path / run / "history.json").read_text()) for run in ("resident", "streamed")]
-    np.testing.assert_allclose([h["train_loss"] for h in histories[1]], [h["train_loss"] for h in histories[0]], rtol=1e-4)
+    np.testing.assert_allclose(
+        [h["train_loss"] for h in histories[1]], [h["train_loss"] for h in histories[0]], rtol=1e-4
+    )
 
 
 def _copy_without(tree: Path, out: Path, dropped: str) -> Path:

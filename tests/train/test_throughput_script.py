@@ -21,7 +21,9 @@ def test_throughput_script_runs_without_gdal_or_pydantic(tmp_path):
         "runpy.run_path('benchmarks/train_throughput.py', run_name='__main__')"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(out.read_text())
     assert {(f["model"], f["path"]) for f in figures} == {
@@ -37,5 +39,7 @@ def test_training_modules_import_without_gdal_or_pydantic():
         "import cropland.data.readers, cropland.data.pack, cropland.data.stream, cropland.models, cropland.train.loop"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -12,10 +12,10 @@ import yaml
 from typer.testing import CliRunner
 
 from cropland.cli import app
-from tests.data.synthetic import synthetic_samples, write_png_tree
 from cropland.data.tensors import TensorSplit
 from cropland.models import create_model
 from cropland.train.loop import predict_split
+from tests.data.synthetic import synthetic_samples, write_png_tree
 
 runner = CliRunner()
 
@@ -66,7 +66,11 @@ def test_evaluation_predicts_every_item_once_with_its_own_label():
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("png")
-    samples = list(synthetic_samples(n_points=30, years=(2019, 2020), size=65, seed=1, classes=("BARLEY", "CORN", "OAT", "SOYBEAN")))
+    samples = list(
+        synthetic_samples(
+            n_points=30, years=(2019, 2020), size=65, seed=1, classes=("BARLEY", "CORN", "OAT", "SOYBEAN")
+        )
+    )
     write_png_tree(root, samples, ("RGB", "NDVI"))
     return root
 
@@ -92,7 +96,12 @@ def test_train_resume_evaluate_predict(dataset, tmp_path):
     assert [h["epoch"] for h in history] == [1, 2]
     metrics = json.loads((run / "metrics.json").read_text())
     predictions = (run / "predictions.csv").read_text().splitlines()[1:]
-    assert metrics["test"]["n"] == metrics["items"]["test"] == len(predictions) == len({p.split(",")[0] for p in predictions})
+    assert (
+        metrics["test"]["n"]
+        == metrics["items"]["test"]
+        == len(predictions)
+        == len({p.split(",")[0] for p in predictions})
+    )
     assert f"{metrics['test']['accuracy']:.3f}" in out
     assert f"{metrics['test']['accuracy']:.3f}" in _invoke("evaluate", run)
     lines = _invoke("predict", run, "--dataset", dataset, "--point", "1", "--year", "2019").splitlines()

@@ -121,7 +121,7 @@ def _write_release(catalog: Catalog, kept: list[Sample], root: Path, workers: in
         _copy_sample_files(src, root, sample)
     point_years = {(s.name.point_id, s.name.year) for s in kept}
     points = pd.read_csv(src / POINTS_FILE)
-    keep_rows = [(p, y) in point_years for p, y in zip(points["point_id"], points["year"])]
+    keep_rows = [(p, y) in point_years for p, y in zip(points["point_id"], points["year"], strict=True)]
     points[keep_rows].to_csv(root / POINTS_FILE, index=False)
     splits = DatasetFolder(src).splits()
     kept_points = {s.name.point_id for s in kept}

@@ -198,7 +198,7 @@ class Store:
                 raise StoreError("PostgreSQL needs psycopg: pip install 'psycopg[binary]'") from None
             return psycopg.connect(self.location, autocommit=True, row_factory=dict_row)
         conn = sqlite3.connect(self.location, timeout=30, isolation_level=None)
-        conn.row_factory = lambda cur, row: {d[0]: v for d, v in zip(cur.description, row)}
+        conn.row_factory = lambda cur, row: {d[0]: v for d, v in zip(cur.description, row, strict=True)}
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=30000")

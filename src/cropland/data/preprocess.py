@@ -28,7 +28,9 @@ class Normalization:
 
     def to_dict(self) -> dict[str, dict[str, float]]:
         """``{channel: {"mean": m, "std": s}}`` (JSON-ready)."""
-        return {c: {"mean": float(m), "std": float(s)} for c, m, s in zip(self.channels, self.mean, self.std, strict=True)}
+        return {
+            c: {"mean": float(m), "std": float(s)} for c, m, s in zip(self.channels, self.mean, self.std, strict=True)
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, dict[str, float]]) -> Normalization:

@@ -360,13 +360,19 @@ class PackedReader(Reader):
         for split, entry in manifest["splits"].items():
             for key in ("images", "samples"):
                 self._check_file(entry[key], verify)
-            records.extend(SampleRecord(name, split) for name in self._read_samples(self.root / entry["samples"]["file"]))
+            records.extend(
+                SampleRecord(name, split) for name in self._read_samples(self.root / entry["samples"]["file"])
+            )
         split_of = np.repeat(np.arange(len(self.split_names), dtype=np.int8),
                              [e["count"] for e in manifest["splits"].values()])
-        row_in_split = np.concatenate([np.arange(e["count"]) for e in manifest["splits"].values()] or [np.zeros(0, int)])
+        row_in_split = np.concatenate(
+            [np.arange(e["count"]) for e in manifest["splits"].values()] or [np.zeros(0, int)]
+        )
         if len(split_of) != len(records):
             raise DatasetError(f"{manifest_path}: its counts do not match the samples files; re-run `cropland pack`")
-        order = sorted(range(len(records)), key=lambda i: (records[i].name.point_id, records[i].name.year, records[i].name.month))
+        order = sorted(
+            range(len(records)), key=lambda i: (records[i].name.point_id, records[i].name.year, records[i].name.month)
+        )
         self.records = [records[i] for i in order]
         #: Where each record's image is: its split's array and its row there (NumPy, so that
         #: DataLoader workers share them without copying Python objects).

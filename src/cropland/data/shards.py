@@ -109,7 +109,9 @@ class ShardReader(Reader):
                                         groups, offsets, strict=True):
                 records.append(SampleRecord(SampleName.parse(sid)[0], split))
                 self.where.append((f, int(g), int(o)))
-        order = sorted(range(len(records)), key=lambda i: (records[i].name.point_id, records[i].name.year, records[i].name.month))
+        order = sorted(
+            range(len(records)), key=lambda i: (records[i].name.point_id, records[i].name.year, records[i].name.month)
+        )
         self.where = [self.where[i] for i in order]
         self._finish([records[i] for i in order], f"the release {self.root}", self.declared_classes)
 
@@ -124,8 +126,10 @@ class ShardReader(Reader):
         except ValueError as e:
             raise DatasetError(f"{path} is not valid JSON ({e}); publish the release again") from None
         files = sorted(
-            d["contentUrl"] for d in doc.get("distribution", [])
-            if d.get("@type") == "cr:FileObject" and PurePosixPath(d.get("contentUrl", "")).parent.as_posix() == "data/static"
+            d["contentUrl"]
+            for d in doc.get("distribution", [])
+            if d.get("@type") == "cr:FileObject"
+            and PurePosixPath(d.get("contentUrl", "")).parent.as_posix() == "data/static"
         )
         if not files:
             raise DatasetError(f"{path} lists no static shard (data/static/*.parquet)")

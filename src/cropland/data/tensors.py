@@ -114,7 +114,9 @@ class TensorSplit(Split):
             yield self.batch(order[start : start + batch_size], augment, generator)
 
 
-def load_tensors(dataset: _CropDataset, preprocessing: Preprocessing, device: str | torch.device = "cpu") -> TensorSplit:
+def load_tensors(
+    dataset: _CropDataset, preprocessing: Preprocessing, device: str | torch.device = "cpu"
+) -> TensorSplit:
     """Read every sample of ``dataset`` once, chunk by chunk, into a pool on ``device``.
 
     Images are cropped as read (``dataset.size``) and, with ``preprocessing.resize``, averaged

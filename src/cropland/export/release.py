@@ -1,8 +1,8 @@
 """Export the release from the sample GeoTIFFs: the PNG tree and the raw zips.
 
 Resumable: outputs that already exist are skipped (every file is written atomically, so an
-existing file is complete; one damaged since, a truncated PNG or zip, is written again). Samples are planned and rendered as a stream, in a process pool
-when there are many.
+existing file is complete; one damaged since, a truncated PNG or zip, is written again).
+Samples are planned and rendered as a stream, in a process pool when there are many.
 """
 
 from __future__ import annotations

@@ -59,7 +59,16 @@ def load_build_points(cfg: BuildConfig) -> pd.DataFrame:
 
 #: Settings the files of a build embody: a rerun into the same folder may not change them.
 FIXED_SETTINGS: tuple[str, ...] = (
-    "patch_size", "resolution", "crs", "resampling", "indices", "render", "splits", "seed", "source.kind", "source.level",
+    "patch_size",
+    "resolution",
+    "crs",
+    "resampling",
+    "indices",
+    "render",
+    "splits",
+    "seed",
+    "source.kind",
+    "source.level",
 )
 
 

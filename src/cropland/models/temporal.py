@@ -78,7 +78,9 @@ class LRCN(nn.Module):
         self.lstm = nn.LSTMCell(320, 64)
         self.head = nn.Linear(64, num_classes)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, months: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, months: torch.Tensor | None = None
+    ) -> torch.Tensor:
         mask = _full_mask(x, mask)
         maps = self.conv2(self.conv1(x, mask), mask)
         b, t = maps.shape[:2]
@@ -103,7 +105,9 @@ class CNN3D(nn.Module):
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.Linear(32, 512), nn.ReLU(inplace=True), nn.Linear(512, num_classes))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, months: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, months: torch.Tensor | None = None
+    ) -> torch.Tensor:
         maps = self.features(x.transpose(1, 2))  # (B, 32, T, H', W')
         mask = _full_mask(x, mask)
         per_month = maps.mean(dim=(3, 4)).transpose(1, 2)  # (B, T, 32)
@@ -138,7 +142,9 @@ class TempCNN(nn.Module):
         )
         self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(dim, num_classes))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, months: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, months: torch.Tensor | None = None
+    ) -> torch.Tensor:
         mask = _full_mask(x, mask)
         features = self.per_date(x, months) * mask.unsqueeze(-1)
         features = self.temporal(features.transpose(1, 2)).transpose(1, 2)
@@ -155,7 +161,9 @@ class TemporalTransformer(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, num_classes))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, months: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, months: torch.Tensor | None = None
+    ) -> torch.Tensor:
         mask = _full_mask(x, mask)
         features = self.encoder(self.per_date(x, months), src_key_padding_mask=~mask)
         return self.head(masked_mean(features, mask))

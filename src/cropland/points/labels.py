@@ -56,7 +56,7 @@ def window_stats(reader: AciReader, lon: np.ndarray, lat: np.ndarray, window_m: 
     cols = np.floor((np.asarray(x) - t.c) / t.a).astype(np.int64)
     rows = np.floor((np.asarray(y) - t.f) / t.e).astype(np.int64)
     stats = []
-    for r, c in progress(zip(rows, cols), len(rows), f"labelling {reader.year}"):
+    for r, c in progress(zip(rows, cols, strict=True), len(rows), f"labelling {reader.year}"):
         if not (-h <= r < reader.height + h and -h <= c < reader.width + h):
             stats.append((pd.NA, pd.NA, 0.0, 0.0))
             continue

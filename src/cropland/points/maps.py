@@ -55,7 +55,7 @@ def _province_outlines() -> tuple[tuple[str, np.ndarray, tuple[float, float]], .
     from cropland.points.provinces import boundaries
 
     out = []
-    for code, polygon in zip(boundaries().codes, boundaries().polygons):
+    for code, polygon in zip(boundaries().codes, boundaries().polygons, strict=True):
         if code not in PROVINCES:
             continue
         simple = shapely.simplify(polygon, OUTLINE_TOLERANCE, preserve_topology=False)
@@ -122,7 +122,7 @@ def html_map(points: pd.DataFrame, path: str | Path, title: str | None = None) -
         raise PointsError("no points to map; the points table is empty")
     per_point = points.drop_duplicates("point_id")
     years = points.groupby("point_id")["label"].agg(
-        lambda s: ", ".join(f"{y}: {lb}" for y, lb in zip(points.loc[s.index, "year"], s)))
+        lambda s: ", ".join(f"{y}: {lb}" for y, lb in zip(points.loc[s.index, "year"], s, strict=True)))
     colors = class_colors(per_point["label"])
     extent = _extent(per_point)
     fig = go.Figure()
@@ -133,7 +133,7 @@ def html_map(points: pd.DataFrame, path: str | Path, title: str | None = None) -
                            font={"color": "#555"})
     for label, group in per_point.groupby("label", sort=True):
         text = [f"point {p} ({pr})<br>{years[p]}<br>{x:.5f}, {y:.5f}" for p, pr, x, y in
-                zip(group["point_id"], group["province"], group["lon"], group["lat"])]
+                zip(group["point_id"], group["province"], group["lon"], group["lat"], strict=True)]
         fig.add_trace(go.Scatter(
             x=group["lon"], y=group["lat"], mode="markers", name=f"{label} ({len(group)})",
             text=text, hoverinfo="text",

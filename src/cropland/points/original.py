@@ -158,7 +158,7 @@ def _parse_rows(raw: pd.DataFrame) -> tuple[pd.DataFrame, list[Issue]]:
     good = []
     columns = zip(raw["Point_ID"], raw["Region"], raw["Province Code"], raw["Crop Type"],
                   raw["Month Start Date"], date, raw["ACI Crop ID"], raw["Longitude"],
-                  raw["Latitude"], lon, lat, raw["File Name"], raw["Available"])
+                  raw["Latitude"], lon, lat, raw["File Name"], raw["Available"], strict=True)
     for i, row in enumerate(columns):
         parsed, row_issues = _parse_row(i + 2, *row)
         issues += row_issues
@@ -278,21 +278,21 @@ def export_original(
     rows = months[["point_id", "year", "month", "available"]].merge(
         points, on=["point_id", "year"], how="inner", validate="many_to_one")
     rows = rows.sort_values(["point_id", "year", "month"], ignore_index=True)
-    last_day = [calendar.monthrange(y, m)[1] for y, m in zip(rows["year"], rows["month"])]
+    last_day = [calendar.monthrange(y, m)[1] for y, m in zip(rows["year"], rows["month"], strict=True)]
     out = pd.DataFrame({
         "Point_ID": rows["point_id"],
         "Region": rows["province"].map(PROVINCES),
         "Province Code": rows["province"],
         "Crop Type": rows["label"].str.lower(),
-        "Month Start Date": [f"{y:04d}-{m:02d}-01" for y, m in zip(rows["year"], rows["month"])],
+        "Month Start Date": [f"{y:04d}-{m:02d}-01" for y, m in zip(rows["year"], rows["month"], strict=True)],
         "Month End Date": [f"{y:04d}-{m:02d}-{d:02d}"
-                           for y, m, d in zip(rows["year"], rows["month"], last_day)],
+                           for y, m, d in zip(rows["year"], rows["month"], last_day, strict=True)],
         "ACI Crop ID": rows["aci_code"],
         "Longitude": rows["lon"],
         "Latitude": rows["lat"],
         "File Name": [SampleName(p, y, m, pr, lb).stem for p, y, m, pr, lb in
                       zip(rows["point_id"], rows["year"], rows["month"], rows["province"],
-                          rows["label"])],
+                          rows["label"], strict=True)],
         "Available": rows["available"].map({True: "TRUE", False: "FALSE"}).fillna(""),
     })
     path = Path(path)

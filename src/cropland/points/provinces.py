@@ -102,12 +102,12 @@ def locate(
     b = boundaries()
     x, y = lon[idx], lat[idx]
     found = np.full(idx.size, None, dtype=object)
-    for code, polygon in zip(b.codes, b.polygons):  # prepared polygons: fast per point
+    for code, polygon in zip(b.codes, b.polygons, strict=True):  # prepared polygons: fast per point
         west, south, east, north = polygon.bounds
-        todo = np.flatnonzero((found == None) & (x >= west) & (x <= east)
+        todo = np.flatnonzero(pd.isna(found) & (x >= west) & (x <= east)
                               & (y >= south) & (y <= north))
         found[todo[shapely.intersects_xy(polygon, x[todo], y[todo])]] = code
-    missing = np.flatnonzero(found == None)
+    missing = np.flatnonzero(pd.isna(found))
     if missing.size:  # near a boundary, outside every polygon: the nearest within tolerance
         points = shapely.points(x[missing], y[missing])
         near_pt, near_poly = b.tree.query_nearest(points, all_matches=False)
@@ -162,7 +162,7 @@ def nearest_locality(lon: np.ndarray | list[float], lat: np.ndarray | list[float
     Returns:
         Columns ``locality`` and ``province`` (code), one row per point.
     """
-    found = _localities().query(list(zip(np.asarray(lat, float), np.asarray(lon, float))))
+    found = _localities().query(list(zip(np.asarray(lat, float), np.asarray(lon, float), strict=True)))
     return pd.DataFrame({"locality": [f["name"] for f in found],
                          "province": [_CODE_BY_NAME.get(f["admin1"]) for f in found]})
 

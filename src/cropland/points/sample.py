@@ -212,7 +212,7 @@ def select_points(cands: pd.DataFrame, cfg: SampleConfig) -> pd.DataFrame:
     spacing = _Spacing(cfg.min_spacing_m)
     chosen = []
     for i, code, prov, x, y in zip(cands.index, cands["aci_code"], cands["province"],
-                                   cands["x"], cands["y"]):
+                                   cands["x"], cands["y"], strict=True):
         key = (names[code], prov) if cfg.per_province else (names[code],)
         if left.setdefault(key, cfg.quota_of(names[code])) <= 0 or not spacing.free(x, y):
             continue
@@ -303,6 +303,7 @@ def _summary(cands: pd.DataFrame, points: pd.DataFrame, cfg: SampleConfig) -> pd
 
 
 def progress(items: Iterable, total: int, description: str) -> Iterable:
+    """Iterate ``items`` with a transient progress bar on stderr (none for fewer than 4)."""
     from rich.console import Console
     from rich.progress import track
 

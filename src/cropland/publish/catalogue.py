@@ -1,8 +1,9 @@
 """A static STAC catalogue of a release: ``stac/collection.json`` and one item per point and year.
 
 Each item's geometry is the patch footprint (the ``size`` x ``size`` pixel square centred on
-the point, in the dataset's CRS, given in WGS84), with the label extension for the class; its assets link to the Parquet shards that hold
-its rows. Written with pystac as a self-contained catalogue (relative links only).
+the point, in the dataset's CRS, given in WGS84), with the label extension for the class; its
+assets link to the Parquet shards that hold its rows. Written with pystac as a self-contained
+catalogue (relative links only).
 """
 
 from __future__ import annotations

@@ -22,12 +22,12 @@ from pathlib import Path
 
 from cropland.card import ARXIV
 from cropland.data.readers import sha256_file
+from cropland.data.shards import CROISSANT, VIEWS
 from cropland.errors import DatasetError
 from cropland.io import write_text_atomic
 from cropland.publish.card import CHECKSUMS, checksums, citation, readme
 from cropland.publish.catalogue import write_catalogue
 from cropland.publish.croissant import croissant
-from cropland.data.shards import CROISSANT, VIEWS
 from cropland.publish.shards import DEFAULT_MAX_SHARD_MB, write_shards
 from cropland.publish.source import open_source
 

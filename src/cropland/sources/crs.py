@@ -41,4 +41,5 @@ def transformer(src: str, dst: str) -> LockedTransformer:
 
 @cache
 def rio_crs(crs: str) -> CRS:
+    """A rasterio CRS from any user input (``EPSG:32614``, WKT), parsed once."""
     return CRS.from_user_input(crs)

@@ -297,10 +297,12 @@ class ItemReader(Source):
 
 
 def is_remote(href: str) -> bool:
+    """Whether ``href`` is read over the network (HTTP or S3)."""
     return href.startswith(("http://", "https://", "s3://"))
 
 
 def vsi_path(href: str) -> str:
+    """The path GDAL opens for ``href``: ``/vsicurl/``, ``/vsis3/`` or a local path."""
     if href.startswith(("http://", "https://")):
         return f"/vsicurl/{href}"
     if href.startswith("s3://"):
@@ -309,4 +311,5 @@ def vsi_path(href: str) -> str:
 
 
 def parse_time(text: str) -> datetime:
+    """An ISO 8601 timestamp as an aware UTC datetime."""
     return datetime.fromisoformat(text).astimezone(UTC)

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from cropland.errors import CredentialsError
 from cropland.sources.http import S3_REFUSAL
 
+
 @dataclass(frozen=True)
 class S3Settings:
     """Where ``s3://`` hrefs are read from, and whether the reader pays for the requests."""
@@ -50,6 +51,7 @@ class S3Settings:
 
 
 def is_s3(href: str) -> bool:
+    """Whether ``href`` is an ``s3://`` address."""
     return href.startswith("s3://")
 
 

@@ -119,7 +119,9 @@ def summarise(results: list[dict]) -> list[dict]:
         for m in METRICS:
             values = np.array([r["test"][m] for r in runs])
             row[m] = (float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else None)
-        seen = np.mean([sum(h.get("items", r["items"]["training"]) for h in r["history"]) / r["items"]["training"] for r in runs])
+        seen = np.mean(
+            [sum(h.get("items", r["items"]["training"]) for h in r["history"]) / r["items"]["training"] for r in runs]
+        )
         row["trained_epochs"] = float(seen)
         row["epochs"] = f"{seen:.1f} ({runs[0]['stopped_by']})"
         rows.append(row)
@@ -172,22 +174,31 @@ def _report_text(rows, results, dataset, profile, device, command, figures, curv
         "# Benchmark report",
         "",
         f"- Date: {datetime.now(UTC).isoformat(timespec='seconds')}",
-        (f"- Dataset: `{dataset}`; synthetic pixels: **{is_synthetic(dataset)}**; "
-        f"{len(results[0]['classes'])} classes (chance accuracy {chance:.3f})"),
+        (
+            f"- Dataset: `{dataset}`; synthetic pixels: **{is_synthetic(dataset)}**; "
+            f"{len(results[0]['classes'])} classes (chance accuracy {chance:.3f})"
+        ),
         f"- Machine: {platform.node()}, {platform.processor() or platform.machine()}, device `{device}`"
-        + (f" ({torch.cuda.get_device_name(0)})" if device.startswith("cuda") else f", {torch.get_num_threads()} threads"),
+        + (
+            f" ({torch.cuda.get_device_name(0)})"
+            if device.startswith("cuda")
+            else f", {torch.get_num_threads()} threads"
+        ),
         f"- Command: `{command or 'run_benchmark(...)'}`",
         f"- Profile: images {'averaged to ' + str(profile.resize) + ' px' if profile.resize else 'at full size'}, "
-        f"up to {profile.epochs} epochs, batch {profile.batch_size} (temporal {profile.temporal_batch_size}), AdamW lr {profile.lr} (warm-up, cosine)"
+        f"up to {profile.epochs} epochs, batch {profile.batch_size} (temporal {profile.temporal_batch_size}), "
+        f"AdamW lr {profile.lr} (warm-up, cosine)"
         + (f", time budget {profile.time_budget_s:.0f} s per run" if profile.time_budget_s else "")
         + (f", early stopping after {profile.patience} epochs" if profile.patience else ""),
         "",
         "## Results (test split)",
         "",
-        ("Static models classify one image; `lrcn` and `cnn3d` classify runs of three consecutive "
-        "months (the paper's triplets); `tempcnn` and `temporal_transformer` classify the June-October "
-        "series of a point-year with missing months masked. Each model is scored on its own items "
-        "(images, triplets or series). Mean +- standard deviation over seeds; macro averages."),
+        (
+            "Static models classify one image; `lrcn` and `cnn3d` classify runs of three consecutive "
+            "months (the paper's triplets); `tempcnn` and `temporal_transformer` classify the June-October "
+            "series of a point-year with missing months masked. Each model is scored on its own items "
+            "(images, triplets or series). Mean +- standard deviation over seeds; macro averages."
+        ),
         "",
         "| model | kind | channels | seeds | test items | accuracy | precision | recall | F1 | epochs trained (stop) |",
         "|---|---|---|---|---|---|---|---|---|---|",

@@ -220,7 +220,9 @@ def evaluate_split(model: nn.Module, split: Split, classes: Sequence[str], cfg: 
     metrics = classification_metrics(cm)
     metrics["confusion"] = cm.tolist()
     with torch.no_grad():
-        metrics["loss"] = float(F.nll_loss(torch.log(torch.from_numpy(probs).clamp(min=1e-12)), torch.from_numpy(labels)))
+        metrics["loss"] = float(
+            F.nll_loss(torch.log(torch.from_numpy(probs).clamp(min=1e-12)), torch.from_numpy(labels))
+        )
     return metrics, probs
 
 

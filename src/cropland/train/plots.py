@@ -30,7 +30,9 @@ def plot_confusion(confusion: np.ndarray, classes: list[str], title: str, path: 
     ax.set_yticks(range(len(classes)), classes, fontsize=8)
     for (i, j), count in np.ndenumerate(confusion):
         if count:
-            ax.text(j, i, str(count), ha="center", va="center", fontsize=7, color="white" if share[i, j] > 0.5 else "black")
+            ax.text(
+                j, i, str(count), ha="center", va="center", fontsize=7, color="white" if share[i, j] > 0.5 else "black"
+            )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
@@ -46,8 +48,20 @@ def plot_learning_curves(results: list[dict], path: Path) -> Path:
         runs = [r["history"] for r in results if r["model"] == model]
         length = min(len(h) for h in runs)
         epochs = np.arange(1, length + 1)
-        left.plot(epochs, np.mean([[e["train_loss"] for e in h[:length]] for h in runs], axis=0), label=model, marker="o", markersize=3)
-        right.plot(epochs, np.mean([[e["val_accuracy"] for e in h[:length]] for h in runs], axis=0), label=model, marker="o", markersize=3)
+        left.plot(
+            epochs,
+            np.mean([[e["train_loss"] for e in h[:length]] for h in runs], axis=0),
+            label=model,
+            marker="o",
+            markersize=3,
+        )
+        right.plot(
+            epochs,
+            np.mean([[e["val_accuracy"] for e in h[:length]] for h in runs], axis=0),
+            label=model,
+            marker="o",
+            markersize=3,
+        )
     left.set(xlabel="epoch", ylabel="training loss", title="training loss")
     right.set(xlabel="epoch", ylabel="accuracy", title="validation accuracy", ylim=(0, 1))
     right.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)  # off the curves

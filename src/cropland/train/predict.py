@@ -2,9 +2,9 @@
 
 Inputs are read, then cropped, resized and normalised by the same
 :class:`~cropland.data.preprocess.Preprocessing` as in training (from the
-:class:`~cropland.train.spec.RunSpec` stored in the checkpoint). A temporal model gets the months of one point-year as a series
-with the missing months masked (a triplet model accepts that too: its recurrence skips
-masked months).
+:class:`~cropland.train.spec.RunSpec` stored in the checkpoint). A temporal model gets the
+months of one point-year as a series with the missing months masked (a triplet model accepts
+that too: its recurrence skips masked months).
 """
 
 from __future__ import annotations
@@ -115,7 +115,9 @@ def predict_files(checkpoint: str | Path, inputs: Sequence[str | Path], device: 
     return _predict(model, spec, arrays)
 
 
-def predict_point(checkpoint: str | Path, dataset: str | Path, point_id: int, year: int, device: str = "auto") -> list[dict]:
+def predict_point(
+    checkpoint: str | Path, dataset: str | Path, point_id: int, year: int, device: str = "auto"
+) -> list[dict]:
     """Predict one point and year of a dataset folder (any reader)."""
     model, spec = load_run(checkpoint, device)
     prepare = spec.preprocessing
@@ -134,8 +136,8 @@ def predict_source(
     (its points table gives the point's place), then predict them."""
     import tempfile
 
-    from cropland.extraction.runner import extract, load_build_points
     from cropland.config import load_config
+    from cropland.extraction.runner import extract, load_build_points
     from cropland.points.table import write_points
 
     cfg = load_config(config)

@@ -67,7 +67,9 @@ class RunSpec:
                 values[key] = tuple(values[key])
             return cls(**values)
         except (KeyError, TypeError) as e:
-            raise CroplandError(f"the checkpoint's run settings are incomplete ({e}); retrain with `cropland train`") from None
+            raise CroplandError(
+                f"the checkpoint's run settings are incomplete ({e}); retrain with `cropland train`"
+            ) from None
 
     @classmethod
     def from_checkpoint(cls, state: dict) -> RunSpec:
