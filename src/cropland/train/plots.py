@@ -48,20 +48,9 @@ def plot_learning_curves(results: list[dict], path: Path) -> Path:
         runs = [r["history"] for r in results if r["model"] == model]
         length = min(len(h) for h in runs)
         epochs = np.arange(1, length + 1)
-        left.plot(
-            epochs,
-            np.mean([[e["train_loss"] for e in h[:length]] for h in runs], axis=0),
-            label=model,
-            marker="o",
-            markersize=3,
-        )
-        right.plot(
-            epochs,
-            np.mean([[e["val_accuracy"] for e in h[:length]] for h in runs], axis=0),
-            label=model,
-            marker="o",
-            markersize=3,
-        )
+        for ax, key in ((left, "train_loss"), (right, "val_accuracy")):
+            mean = np.mean([[e[key] for e in h[:length]] for h in runs], axis=0)
+            ax.plot(epochs, mean, label=model, marker="o", markersize=3)
     left.set(xlabel="epoch", ylabel="training loss", title="training loss")
     right.set(xlabel="epoch", ylabel="accuracy", title="validation accuracy", ylim=(0, 1))
     right.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)  # off the curves
