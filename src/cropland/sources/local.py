@@ -93,7 +93,7 @@ class LocalSource(ItemReader):
         digest = hashlib.sha256()
         for s in self.scenes:
             files = sorted({_file_of(h) for h in s.properties["assets"].values()
-                            if not is_remote(h)})
+                            if not is_remote(h) and not h.startswith("/vsimem/")})
             digest.update(json.dumps([s.id, s.datetime.isoformat(), s.cloud_cover, s.offset,
                                       s.properties["assets"],
                                       [(f, *_stat(f)) for f in files]]).encode())

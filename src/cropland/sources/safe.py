@@ -11,9 +11,10 @@ product metadata file (``MTD_MSIL1C.xml`` / ``MTD_MSIL2A.xml``), which also give
   -1000), put on each band asset as ``raster:bands`` offset and scale, as STAC catalogues do.
 
 The cloud mask is the Level-2A ``SCL`` (``IMG_DATA/R20m``) or, for Level-1C products of
-baseline 04.00 on, ``QI_DATA/MSK_CLASSI_B00.jp2`` (earlier products have vector GML masks,
-not read: their samples end "no mask" unless ``mask: none``). A zipped product is read in
-place through GDAL's ``/vsizip/``, without unpacking.
+baseline 04.00 on, ``QI_DATA/MSK_CLASSI_B00.jp2``; earlier Level-1C products have a vector
+mask, ``QI_DATA/MSK_CLOUDS_B00.gml``, rasterised once onto the granule's 60 m grid as a
+``QA60`` layer kept in a cache folder (:mod:`cropland.sources.gmlmask`). A zipped product is
+read in place through GDAL's ``/vsizip/``, without unpacking.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from rasterio.warp import transform_bounds
 
 from cropland.core.bands import REFLECTANCE_SCALE, normalise_band_name
 from cropland.errors import SourceError
+from cropland.sources.gmlmask import GML_MASK, qa60_from_gml
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,9 @@ def product_items(path: Path) -> list[dict]:
         assets = {name: {"href": files.href(member)} for name, (_, member) in layers.items()}
         if mask := files.find(f"{base}/GRANULE/{granule}/QI_DATA/MSK_CLASSI_B00.jp2"):
             assets["MSK_CLASSI"] = {"href": files.href(mask)}
+        elif info["properties"]["processing:level"] == "L1C" and \
+                (gml := files.find(f"{base}/GRANULE/{granule}/QI_DATA/{GML_MASK}")):
+            assets["QA60"] = {"href": qa60_from_gml(files.read(gml), assets, f"{path}: {gml}")}
         for band, asset in assets.items():
             if band in info["offsets"]:
                 asset["raster:bands"] = [{"offset": info["offsets"][band] / REFLECTANCE_SCALE,
