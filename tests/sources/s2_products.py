@@ -9,7 +9,9 @@ files, the SAFE metadata and the offset.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import pandas as pd
@@ -93,13 +95,54 @@ def write_qa60(path: Path, everywhere: bool = False) -> Path:
                        affine)
 
 
-def expected_cloud(grid: PatchGrid) -> np.ndarray:
-    """The cloud flags resampled (nearest) onto a grid by GDAL, from the arrays themselves."""
+def expected_cloud(grid: PatchGrid, flags: np.ndarray | None = None) -> np.ndarray:
+    """The cloud flags (:func:`cloud_layers`, or ``flags`` on the crop's 60 m grid) resampled
+    (nearest) onto a grid by GDAL, from the arrays themselves."""
     opaque, cirrus, affine = cloud_layers()
     out = np.zeros(grid.shape, np.uint8)
-    reproject(opaque | cirrus, out, src_transform=affine, src_crs=UTM,
+    reproject((opaque | cirrus) if flags is None else flags.astype(np.uint8), out,
+              src_transform=affine, src_crs=UTM,
               dst_transform=grid.transform, dst_crs=grid.crs, resampling=Resampling.nearest)
     return out.astype(bool)
+
+
+#: Real Level-1C vector cloud masks (sources in ``tests/data/safe/SOURCES.md``): tile T07HFE
+#: (UTM 7S) with opaque clouds and cirrus, and an empty mask of the same product.
+GML = Path(__file__).parents[1] / "data" / "safe" / "S2A_MSIL2A_20190212T192651_N0212"
+#: The shift that lays the mask's 6 km from (618600, 6486220) to (624600, 6492220), where
+#: opaque clouds, cirrus and clear sky lie side by side, on the crop (vertices stay on 60 m).
+GML_SHIFT = (CROP[0] - 618600, CROP[3] - 6492220)
+_NS = {"eop": "http://www.opengis.net/eop/2.0", "gml": "http://www.opengis.net/gml/3.2"}
+
+
+def gml_on_crop(name: str = "MSK_CLOUDS_B00.gml") -> bytes:
+    """A real GML mask moved onto the crop: each coordinate pair shifted by :data:`GML_SHIFT`,
+    its CRS (``srsName``) the crop's."""
+    def shift(m: re.Match) -> str:
+        values = [float(v) + GML_SHIFT[k % 2] for k, v in enumerate(m.group(2).split())]
+        return m.group(1) + " ".join(f"{v:.10g}" for v in values) + m.group(3)
+
+    text = (GML / name).read_text(encoding="utf-8")
+    text = re.sub(r"(<gml:(?:posList|lowerCorner|upperCorner)[^>]*>)([^<]*)(<)", shift, text)
+    return re.sub(r"EPSG:8\.7:\d+", f"EPSG:8.7:{UTM[5:]}", text).encode()
+
+
+def gml_flags(gml: bytes) -> dict[str, np.ndarray]:
+    """Opaque-cloud and cirrus flags on the crop's 60 m grid, computed apart from the code under
+    test: the pixel centres that shapely finds inside the polygons (with their holes)."""
+    shapely = pytest.importorskip("shapely")
+    _, affine = crop("B01")
+    col, row = np.meshgrid(np.arange(100) + 0.5, np.arange(100) + 0.5)
+    x, y = affine.c + col * affine.a, affine.f + row * affine.e
+    flags = {"OPAQUE": np.zeros((100, 100), bool), "CIRRUS": np.zeros((100, 100), bool)}
+    for feature in ElementTree.fromstring(gml).iterfind(".//eop:MaskFeature", _NS):
+        for polygon in feature.iterfind("eop:extentOf/gml:Polygon", _NS):
+            exterior, *holes = [np.array(p.text.split(), float).reshape(-1, 2) for p in
+                                polygon.findall("gml:exterior/gml:LinearRing/gml:posList", _NS)
+                                + polygon.findall("gml:interior/gml:LinearRing/gml:posList", _NS)]
+            flags[feature.findtext("eop:maskType", namespaces=_NS)] |= \
+                shapely.contains_xy(shapely.Polygon(exterior, holes), x, y)
+    return flags
 
 
 def reference(band: str, grid: PatchGrid) -> np.ndarray:
