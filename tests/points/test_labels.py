@@ -101,6 +101,13 @@ def test_a_year_split_over_two_rasters_labels_like_one(tmp_path, aci_2019):
     pd.testing.assert_frame_equal(one[cols], two[cols])
 
 
+def test_a_year_without_raster_is_a_points_error():
+    from cropland.errors import PointsError
+
+    with pytest.raises(PointsError, match="2019: no ACI raster"):
+        label_points(points_at(PIXELS), {2019: []})
+
+
 def test_points_table_of_labelled_years(labels):
     table = to_points_table(labels, points_at(PIXELS))
     assert len(table) == 2 * 4  # point 5 is outside the raster both years

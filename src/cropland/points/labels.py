@@ -30,6 +30,7 @@ from pyproj import Transformer
 from rasterio.windows import Window
 
 from cropland.core.classes import get_class, legend
+from cropland.errors import PointsError
 from cropland.points.aci import AciReader, resolution
 from cropland.points.config import LabelRule, window_pixels
 from cropland.points.sample import progress
@@ -116,6 +117,8 @@ def label_points(
             stats = window_stats(reader, per_point["lon"], per_point["lat"], rule.window_m)
             best = stats if best is None else best.where(
                 best["valid_share"] >= stats["valid_share"], stats)
+        if best is None:
+            raise PointsError(f"{year}: no ACI raster to label the points with")
         best = best.astype({"centre_code": "Int64", "majority_code": "Int64"})
         years.append(best.assign(point_id=per_point["point_id"], year=year))
     labels = pd.concat(years, ignore_index=True)
