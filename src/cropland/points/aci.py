@@ -59,12 +59,16 @@ REMOTE_GDAL_OPTIONS: dict[str, Any] = {
 class AciReader(Protocol):
     """A raster of ACI class codes on a north-up grid in a projected CRS (metres)."""
 
-    year: int | None
     crs: CRS
     transform: Affine
     width: int
     height: int
     nodata: int
+
+    @property
+    def year(self) -> int | None:
+        """The ACI year, when known."""
+        ...
 
     def read(self, window: Window) -> np.ndarray:
         """The class codes of ``window`` (rows x cols); outside the raster: ``nodata``."""

@@ -24,7 +24,7 @@ def sample(
     seed: int | None = typer.Option(None, help="Override the config's seed."),
 ) -> None:
     """Sample field centres from ACI rasters (or Earth Engine) into a points table."""
-    from cropland.points.aci import EarthEngineAci, open_aci
+    from cropland.points.aci import AciReader, EarthEngineAci, open_aci
     from cropland.points.config import load_sample_config
     from cropland.points.sample import sample_points
     from cropland.points.table import write_points
@@ -32,6 +32,7 @@ def sample(
     cfg = load_sample_config(config, seed=seed)
     if output is not None:
         cfg = cfg.model_copy(update={"output": output})
+    readers: list[AciReader]
     with ExitStack() as opened:  # every reader opened so far is closed, even on errors
         if cfg.earthengine is not None:
             ee = cfg.earthengine
@@ -74,6 +75,7 @@ def import_(
 
         original = fetch_point_list(published, cache, base_url)
         typer.echo(f"point list {published}: {original}")
+    assert original is not None  # one of the two, checked above
     result = import_original(original, strict=strict)
     write_points(result.points, output)
     if months is not None:
@@ -185,7 +187,7 @@ def provinces(
     from cropland.points.provinces import agreement, locate
     from cropland.points.table import read_points, write_points
 
-    head = pd.read_csv(points, nrows=0).columns if points.suffix == ".csv" else []
+    head = list(pd.read_csv(points, nrows=0).columns) if points.suffix == ".csv" else []
     table = import_original(points).points if "Province Code" in head else read_points(points)
     result = agreement(table, tolerance_km)
     typer.echo(result.summary())

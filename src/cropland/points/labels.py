@@ -25,6 +25,7 @@ import logging
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from pyproj import Transformer
 from rasterio.windows import Window
@@ -43,7 +44,7 @@ LABEL_COLUMNS = [
 ]
 
 
-def window_stats(reader: AciReader, lon: np.ndarray, lat: np.ndarray, window_m: float
+def window_stats(reader: AciReader, lon: npt.ArrayLike, lat: npt.ArrayLike, window_m: float
                  ) -> pd.DataFrame:
     """Centre class, majority class and shares of the window around each point.
 

@@ -94,7 +94,7 @@ def plot_map(points: pd.DataFrame, path: str | Path, title: str | None = None,
             ax.annotate(code, (x, y), color="0.3", fontsize=10, fontweight="bold",
                         ha="center", va="center", zorder=4)
     for label, group in per_point.groupby("label", sort=True):
-        ax.scatter(group["lon"], group["lat"], s=9, color=colors[label], edgecolors="0.2",
+        ax.scatter(group["lon"], group["lat"], s=9, color=colors[str(label)], edgecolors="0.2",
                    linewidths=0.2, label=f"{label} ({len(group)})", zorder=3)
     ax.set_xlim(extent[0], extent[1])
     ax.set_ylim(extent[2], extent[3])
@@ -137,7 +137,7 @@ def html_map(points: pd.DataFrame, path: str | Path, title: str | None = None) -
         fig.add_trace(go.Scatter(
             x=group["lon"], y=group["lat"], mode="markers", name=f"{label} ({len(group)})",
             text=text, hoverinfo="text",
-            marker={"color": colors[label], "size": 6, "line": {"color": "#333", "width": 0.5}},
+            marker={"color": colors[str(label)], "size": 6, "line": {"color": "#333", "width": 0.5}},
         ))
     fig.update_layout(
         title=title or f"{len(per_point)} points", template="plotly_white",

@@ -274,7 +274,8 @@ def export_original(
     points = validate_points(points)
     if months is None:
         months = points[["point_id", "year"]].merge(
-            pd.DataFrame({"month": list(default_months)}), how="cross").assign(available=pd.NA)
+            pd.DataFrame({"month": list(default_months)}), how="cross")
+        months["available"] = pd.NA
     rows = months[["point_id", "year", "month", "available"]].merge(
         points, on=["point_id", "year"], how="inner", validate="many_to_one")
     rows = rows.sort_values(["point_id", "year", "month"], ignore_index=True)

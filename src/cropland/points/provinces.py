@@ -27,12 +27,17 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from cropland.core.provinces import PROVINCES
 from cropland.errors import PointsError
+
+if TYPE_CHECKING:
+    import shapely
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +56,7 @@ class Boundaries:
 
     codes: tuple[str, ...]
     polygons: np.ndarray  # shapely geometries, one per code
-    tree: object  # shapely.STRtree over polygons
+    tree: shapely.STRtree  # over polygons
 
 
 @cache
@@ -76,8 +81,8 @@ def boundaries() -> Boundaries:
 
 
 def locate(
-    lon: np.ndarray | list[float],
-    lat: np.ndarray | list[float],
+    lon: npt.ArrayLike,
+    lat: npt.ArrayLike,
     tolerance_km: float = DEFAULT_TOLERANCE_KM,
 ) -> np.ndarray:
     """Province (or territory) code of each point; ``None`` outside Canada.
@@ -185,8 +190,8 @@ class Agreement:
         if self.mismatches.empty:
             return head
         pairs = self.mismatches.groupby(["province", "lookup"], dropna=False).size()
-        lines = [f"  given {g} -> lookup {lk}: {n}" for (g, lk), n in
-                 pairs.sort_values(ascending=False).items()]
+        lines = [f"  given {g} -> lookup {lk}: {n}" for g, lk, n in
+                 pairs.sort_values(ascending=False).reset_index().itertuples(index=False, name=None)]
         return "\n".join([head, *lines])
 
 

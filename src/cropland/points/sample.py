@@ -279,10 +279,10 @@ def sample_points(readers: Sequence[AciReader], cfg: SampleConfig) -> SampleResu
         "share": chosen["share"].to_numpy(float),
     })
     summary = _summary(cands, points, cfg)
-    for row in summary.itertuples():
-        if row.selected < row.wanted:
+    for *key, wanted, candidates, selected in summary.itertuples(index=False, name=None):
+        if selected < wanted:
             log.warning("%s: %d of %d points (%d candidates); lower min_purity or add rasters",
-                        " ".join(map(str, row[1:-3])), row.selected, row.wanted, row.candidates)
+                        " ".join(map(str, key)), selected, wanted, candidates)
     return SampleResult(points=points, summary=summary)
 
 
@@ -292,6 +292,7 @@ def _summary(cands: pd.DataFrame, points: pd.DataFrame, cfg: SampleConfig) -> pd
     cands = cands.assign(**{"class": [get_class(int(c)).name for c in cands["aci_code"]]})
     available = cands.groupby(keys).size().rename("candidates")
     selected = points.rename(columns={"label": "class"}).groupby(keys).size().rename("selected")
+    index: pd.Index
     if cfg.per_province:
         provinces = cfg.provinces or sorted(cands["province"].unique())
         index = pd.MultiIndex.from_product([cfg.classes, provinces], names=keys)
