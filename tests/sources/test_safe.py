@@ -214,6 +214,16 @@ def test_a_zip_that_is_not_a_product_is_one_clear_error(tmp_path):
         _ = LocalSource("L1C", LocalOptions(path=tmp_path)).scenes
 
 
+def test_an_offset_without_value_is_one_clear_error(tmp_path):
+    safe = make_product(tmp_path, "L1C", "05.09")
+    meta = safe / REAL["L1C"].name
+    xml = meta.read_text(encoding="utf-8")
+    meta.write_text(re.sub(r'(<RADIO_ADD_OFFSET band_id="3">)[^<]*</RADIO_ADD_OFFSET>', r"\1</RADIO_ADD_OFFSET>", xml),
+                    encoding="utf-8")
+    with pytest.raises(SourceError, match="RADIO_ADD_OFFSET of band_id 3 has no value"):
+        _ = LocalSource("L1C", LocalOptions(path=tmp_path)).scenes
+
+
 def test_build_from_a_folder_of_zipped_products(tmp_path):
     """A build as a user runs it: the products as downloaded (zips) in one folder."""
     make_product(tmp_path / "downloads", "L1C", "05.09", zipped=True)

@@ -23,6 +23,7 @@ import logging
 import re
 import zipfile
 from pathlib import Path, PurePosixPath
+from typing import Any
 from xml.etree import ElementTree
 
 import rasterio
@@ -77,7 +78,8 @@ def product_items(path: Path) -> list[dict]:
                           "in the format of December 2016 or later?")
     items = []
     for granule, layers in sorted(granules.items()):
-        assets = {name: {"href": files.href(member)} for name, (_, member) in layers.items()}
+        assets: dict[str, dict[str, Any]] = {name: {"href": files.href(member)}
+                                             for name, (_, member) in layers.items()}
         if mask := files.find(f"{base}/GRANULE/{granule}/QI_DATA/MSK_CLASSI_B00.jp2"):
             assets["MSK_CLASSI"] = {"href": files.href(mask)}
         elif info["properties"]["processing:level"] == "L1C" and \
@@ -161,13 +163,16 @@ def _texts(root: ElementTree.Element, name: str) -> list[str]:
 
 def _product_info(root: ElementTree.Element, where: str) -> dict:
     """Id, STAC properties and per-band DN offsets from the product metadata."""
-    def one(*names: str, required: bool = True) -> str | None:
+    def first(*names: str) -> str | None:
         for name in names:
             if found := _texts(root, name):
                 return found[0]
-        if required:
-            raise SourceError(f"{where}: no {' or '.join(names)}")
         return None
+
+    def one(*names: str) -> str:
+        if (found := first(*names)) is None:
+            raise SourceError(f"{where}: no {' or '.join(names)}")
+        return found
 
     scale = float(one("QUANTIFICATION_VALUE", "BOA_QUANTIFICATION_VALUE"))
     if scale != REFLECTANCE_SCALE:
@@ -175,8 +180,10 @@ def _product_info(root: ElementTree.Element, where: str) -> dict:
                           f"{REFLECTANCE_SCALE:g}: not supported")
     offsets = {}
     for e in _elements(root, "RADIO_ADD_OFFSET") + _elements(root, "BOA_ADD_OFFSET"):
+        if e.text is None:
+            raise SourceError(f"{where}: {_local(e.tag)} of band_id {e.get('band_id')} has no value")
         offsets[SAFE_BAND_IDS[int(e.get("band_id", -1))]] = float(e.text)
-    uri = one("PRODUCT_URI", required=False) or where
+    uri = first("PRODUCT_URI") or where
     product_type = one("PRODUCT_TYPE")
     properties = {
         "datetime": one("PRODUCT_START_TIME"),
