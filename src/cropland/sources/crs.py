@@ -20,9 +20,10 @@ class LockedTransformer:
         with self._lock:
             return self._transformer.transform(x, y)
 
-    def transform_bounds(self, *bounds, densify_pts: int = 21):
+    def transform_bounds(self, left: float, bottom: float, right: float, top: float,
+                         densify_pts: int = 21) -> tuple[float, float, float, float]:
         with self._lock:
-            return self._transformer.transform_bounds(*bounds, densify_pts=densify_pts)
+            return self._transformer.transform_bounds(left, bottom, right, top, densify_pts=densify_pts)
 
 
 _transformers_lock = threading.Lock()

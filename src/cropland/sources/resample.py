@@ -55,6 +55,7 @@ def read_under_grids(src, grids: Sequence[PatchGrid],
         data[data == nodata] = np.nan  # no data must not blend into neighbours
         for k in members:
             w = windows[k]
+            assert w is not None  # clusters hold only the windows that exist
             r, c = w.row_off - union.row_off, w.col_off - union.col_off
             out[k] = Pixels(data[r:r + w.height, c:c + w.width], src.window_transform(w), crs)
     return out
@@ -112,12 +113,12 @@ def resample_groups(layers: dict[str, Pixels | None], grid: PatchGrid, how: str)
     (no per-call GDAL set-up); bilinear leaves no-data neighbours out and renormalises the
     weights of the others, as GDAL's warper does. Cubic goes through GDAL.
     """
+    present = {name: px for name, px in layers.items() if px is not None}
     groups: dict[tuple, list[str]] = {}
-    for name, px in layers.items():
-        if px is not None:
-            groups.setdefault((px.transform, px.crs, px.data.shape), []).append(name)
+    for name, px in present.items():
+        groups.setdefault((px.transform, px.crs, px.data.shape), []).append(name)
     for (transform, crs, _), names in groups.items():
-        data = np.stack([layers[n].data for n in names])
+        data = np.stack([present[n].data for n in names])
         if how == "cubic":
             out = _gdal_resample(data, transform, crs, grid, how)
         else:

@@ -38,7 +38,7 @@ class S3Settings:
 
     def gdal_env(self) -> dict[str, str]:
         """GDAL configuration options of these settings (credentials are GDAL's to find)."""
-        env = {}
+        env: dict[str, str] = {}
         if self.endpoint:
             url = urlsplit(self.endpoint if "://" in self.endpoint else f"https://{self.endpoint}")
             env.update(AWS_S3_ENDPOINT=url.netloc, AWS_HTTPS="NO" if url.scheme == "http" else "YES",

@@ -88,7 +88,7 @@ FARM_AREAS: tuple[tuple[str, float, float], ...] = (
 
 def _hash(*keys: np.ndarray | int) -> np.ndarray:
     """Uniform [0, 1) from integer keys (splitmix64), vectorised and platform independent."""
-    h = np.uint64(0x9E3779B97F4A7C15)
+    h: np.ndarray = np.asarray(np.uint64(0x9E3779B97F4A7C15))
     with np.errstate(over="ignore"):
         for k in keys:
             h = h ^ (np.asarray(k).astype(np.int64).astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15))

@@ -91,6 +91,7 @@ class StacSource(ItemReader):
 
     kind = "stac"
     Options = StacOptions
+    options: StacOptions
 
     def __init__(self, level: Level = "L2A", options: StacOptions | None = None,
                  resampling: str = "bilinear") -> None:
