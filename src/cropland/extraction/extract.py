@@ -70,11 +70,11 @@ def samples_of(points: pd.DataFrame, cfg: BuildConfig) -> list[Target]:
     """Every (point, year, month) the configuration asks for, as extraction targets."""
     rows = points[points["year"].isin(cfg.years) & points["label"].isin(cfg.classes)]
     targets = []
-    for r in rows.itertuples(index=False):
-        grid = PatchGrid.around(r.lon, r.lat, cfg.patch_size, cfg.resolution, cfg.crs)
+    for r in rows.to_dict("records"):
+        grid = PatchGrid.around(r["lon"], r["lat"], cfg.patch_size, cfg.resolution, cfg.crs)
         for month in cfg.months:
-            sample = SampleName(int(r.point_id), int(r.year), month, r.province, r.label)
-            targets.append(Target(sample, grid, int(r.aci_code)))
+            sample = SampleName(int(r["point_id"]), int(r["year"]), month, r["province"], r["label"])
+            targets.append(Target(sample, grid, int(r["aci_code"])))
     return targets
 
 

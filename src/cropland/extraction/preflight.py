@@ -43,7 +43,8 @@ from cropland.errors import CredentialsError, CroplandError
 from cropland.extraction.extract import Job, Target, plan_jobs, samples_of
 from cropland.extraction.manifest import task_id
 from cropland.points.table import validate_points
-from cropland.sources import Source, make_source
+from cropland.sources import Scene, Source, make_source
+from cropland.sources.stac import StacSource
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +190,7 @@ def _fail_fast(cfg: BuildConfig) -> BuildConfig:
 
 def _resolve(source: Source) -> None:
     """Open a STAC API and find its collection (other sources have nothing to resolve)."""
-    if not hasattr(source, "client"):
+    if not isinstance(source, StacSource):
         return
     client = source.client()
     ids = [c.id for c in client.get_collections()]
@@ -201,7 +202,8 @@ def _resolve(source: Source) -> None:
 
 def _check(source: Source, cfg: BuildConfig, targets: list[Target], jobs: list[Job],
            workers: int) -> Preflight:
-    months, scenes_per_year, searches = [], {}, []
+    months, searches = [], []
+    scenes_per_year: dict[int, tuple[Scene, int] | None] = {}
     sampled: dict[int, Job] = {}
     for year in cfg.years:
         year_jobs = [j for j in jobs if j.year == year]
@@ -236,7 +238,7 @@ def _check(source: Source, cfg: BuildConfig, targets: list[Target], jobs: list[J
     many, one = (min((_timed_read(source, scene, g)[1] for _ in range(2)),
                      key=lambda cost: cost.seconds) for g in (grids, grids[:1]))
     setup = max(0.0, cold.seconds - many.seconds) / len(grids)
-    mean_kept = {y: np.mean([m.kept for m in months if m.year == y]) for y in sampled}
+    mean_kept = {y: float(np.mean([m.kept for m in months if m.year == y])) for y in sampled}
     estimate = _estimate(jobs, mean_kept, one, many, len(grids), float(np.mean(searches)),
                          setup, workers, len(targets))
     offset = (patches.offset.as_tag() if patches.offset is not None else
@@ -276,7 +278,8 @@ def _estimate(jobs: list[Job], mean_kept: dict[int, float], one: ReadCost, many:
         s, n = mean_kept.get(job.year, 0.0), len(job.targets)
         reads += s
         seconds += search_s + n * setup_s + s * linear(one.seconds, many.seconds, n)
-        if one.requests is not None and many.requests is not None:
+        if (one.requests is not None and many.requests is not None
+                and one.nbytes is not None and many.nbytes is not None):
             requests += 1 + s * linear(one.requests, many.requests, n)
             nbytes += s * linear(one.nbytes, many.nbytes, n)
     known = one.requests is not None
@@ -382,8 +385,8 @@ def _describe(source: Source) -> str:
     for key in ("catalogue", "url", "collection", "path"):
         if d.get(key):
             parts.append(f"{key} {d[key]}")
-    if getattr(source, "url", None) and not d.get("url"):
-        parts.append(f"url {source.url} collection {getattr(source, 'collection', '?')}")
+    if isinstance(source, StacSource) and not d.get("url"):
+        parts.append(f"url {source.url} collection {source.collection}")
     return ", ".join(str(p) for p in parts)
 
 

@@ -13,6 +13,7 @@ from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -83,7 +84,7 @@ def check_unchanged(cfg: BuildConfig, saved: Path) -> None:
         return
     before, now = yaml.safe_load(saved.read_text("utf-8")) or {}, cfg.model_dump(mode="json")
 
-    def get(doc: dict, key: str):
+    def get(doc: Any, key: str) -> Any:
         for part in key.split("."):
             doc = doc.get(part) if isinstance(doc, dict) else None
         return doc
