@@ -96,7 +96,9 @@ def _pack_split(reader: Reader, split: str, indices: list[int], names: Sequence[
         header = io.BytesIO()
         np.lib.format.write_array_header_1_0(
             header, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape})
-        for block in chain([header.getvalue()], _blocks(reader, indices, names, size, dtype, progress, task)):
+        blocks: Iterator[bytes | memoryview] = chain(
+            [header.getvalue()], _blocks(reader, indices, names, size, dtype, progress, task))
+        for block in blocks:
             f.write(block)
             digest.update(block)
     samples_path = out / f"{split}_samples.csv"
@@ -121,5 +123,5 @@ def _blocks(reader: Reader, indices: list[int], names: Sequence[str], size: int,
     for start in range(0, len(indices), CHUNK):
         chunk = indices[start : start + CHUNK]
         block = np.ascontiguousarray(reader.read_many(chunk, names, size), dtype=dtype)
-        yield memoryview(block).cast("B")
+        yield block.data.cast("B")
         progress.advance(task, len(chunk))

@@ -78,6 +78,7 @@ class Preprocessing:
     def _device_stats(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         if device not in self._stats:
             n = self.normalization
+            assert n is not None  # normalise() asks only with one
             as_tensor = lambda a: torch.tensor(np.asarray(a), dtype=torch.float32).view(-1, 1, 1).to(device)  # noqa: E731
             self._stats[device] = (as_tensor(n.mean), as_tensor(n.std))
         return self._stats[device]

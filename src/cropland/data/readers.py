@@ -17,6 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -30,6 +31,11 @@ from cropland.data.channels import (
 )
 from cropland.dataset import SPLIT_NAMES, DatasetFolder, png_path, tif_path
 from cropland.errors import DatasetError, NameFormatError, UnknownClassError
+
+if TYPE_CHECKING:
+    import torch
+
+_Image = TypeVar("_Image", np.ndarray, "torch.Tensor")
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +52,8 @@ class SampleRecord:
     split: str
 
 
-def center_crop(image: np.ndarray, size: int | None, origin: str) -> np.ndarray:
-    """Crop the last two axes to ``size`` x ``size`` around the centre (65 -> 64 keeps 0..63)."""
+def center_crop(image: _Image, size: int | None, origin: str) -> _Image:
+    """Crop the last two axes of an array or tensor to ``size`` x ``size`` around the centre (65 -> 64 keeps 0..63)."""
     if size is None:
         return image
     h, w = image.shape[-2:]
@@ -134,7 +140,7 @@ class Reader(ABC):
     channels: tuple[str, ...]
     records: list[SampleRecord]
     classes: tuple[str, ...]
-    root: Path
+    root: Path | str  # a URL for a remote release
 
     @abstractmethod
     def read(self, index: int, channels: Sequence[str]) -> np.ndarray:
@@ -179,6 +185,7 @@ class GeoTiffReader(Reader):
     """This project's ``tif/{year}/{CLASS}/POINT_....tif`` files (19 bands) and ``splits.json``."""
 
     channels = TIF_CHANNELS
+    root: Path
 
     def __init__(self, root: str | Path) -> None:
         import rasterio  # noqa: F401  (imported here so training on PNG/packed data needs no GDAL)
@@ -261,6 +268,8 @@ class PngTreeReader(Reader):
     asked for, and a missing file of another type is an error naming that file.
     """
 
+    root: Path
+
     def __init__(self, root: str | Path, image_types: Sequence[str] | None = None) -> None:
         self.root = Path(root)
         found = sorted({p.name for p in self.root.glob("[0-9][0-9][0-9][0-9]/*") if p.is_dir()})
@@ -335,6 +344,8 @@ class PackedReader(Reader):
         root: the packed folder.
         verify: check every file's SHA-256 against the manifest (fast; catches truncation).
     """
+
+    root: Path
 
     def __init__(self, root: str | Path, verify: bool = True) -> None:
         self.root = Path(root)

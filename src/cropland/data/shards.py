@@ -88,7 +88,7 @@ class ShardReader(Reader):
                     f"{self.root} has no {ARRAY_COLUMN} column (a release of PNGs only); "
                     "read its image types (RGB, NDVI, ...)"
                 )
-            self.image_types = ()
+            self.image_types: tuple[str, ...] = ()
             self.channels = TIF_CHANNELS
         elif images == "png":
             found = [t for t in IMAGE_TYPES if image_column(t) in schema.names]

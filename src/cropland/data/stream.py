@@ -65,11 +65,7 @@ class StreamSplit(Split):
         first = dataset.rows[dataset.rows >= 0][:1].tolist()
         self.scale = pixel_scale(dataset.reader.read_many(first, dataset.channels, dataset.size).dtype)
         self._reader = _BatchReader(dataset)
-
-    @property
-    def names(self) -> list[str]:
-        """A readable identity of every item, in order (see ``item_names`` of the datasets)."""
-        return self.dataset.item_names()
+        self.names = dataset.item_names()
 
     def batches(
         self, batch_size: int, shuffle: bool = False, augment: bool = False, generator: torch.Generator | None = None

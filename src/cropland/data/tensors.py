@@ -58,6 +58,7 @@ class Split:
     rows: torch.Tensor
     labels: torch.Tensor
     months: torch.Tensor
+    names: list[str]  # a readable identity of every item, in order (see ``item_names`` of the datasets)
 
     def __len__(self) -> int:
         return self.rows.shape[0]
@@ -136,6 +137,7 @@ def load_tensors(
             pool = torch.empty((len(unique),) + tuple(chunk.shape[1:]), dtype=chunk.dtype, device=device)
         pool[start : start + len(chunk)] = chunk.to(device)
         start += len(chunk)
+    assert pool is not None  # a dataset has items (an empty split is refused when it is opened)
     return TensorSplit(
         pool=pool,
         rows=torch.from_numpy(table).to(device),

@@ -22,7 +22,7 @@ from cropland.errors import DatasetError
 try:
     from torchgeo.datasets import NonGeoDataset as _Base
 except ImportError:  # TorchGeo is optional
-    from torch.utils.data import Dataset as _Base
+    from torch.utils.data import Dataset as _Base  # type: ignore[assignment]  # the fallback base class
 
 
 class CanadianCropland(_Base):
@@ -127,7 +127,7 @@ class CanadianCropland(_Base):
 try:
     from torchgeo.datamodules import NonGeoDataModule
 except ImportError:  # TorchGeo (and Lightning) are optional
-    NonGeoDataModule = None
+    NonGeoDataModule = None  # type: ignore[assignment,misc]  # the class exists only with TorchGeo
 
 if NonGeoDataModule is not None:
 

@@ -14,6 +14,12 @@ def first_conv(model: nn.Module) -> tuple[str, nn.Conv2d]:
     raise ValueError(f"{type(model).__name__} has no Conv2d to adapt")
 
 
+def _pair(size: tuple[int, ...]) -> tuple[int, int]:
+    """A ``Conv2d`` size as the pair it is (torch types it as any tuple)."""
+    a, b = size
+    return a, b
+
+
 def adapt_input_channels(model: nn.Module, in_channels: int) -> nn.Module:
     """Replace the first convolution so that it takes ``in_channels`` channels (in place).
 
@@ -29,10 +35,10 @@ def adapt_input_channels(model: nn.Module, in_channels: int) -> nn.Module:
     new = nn.Conv2d(
         in_channels,
         conv.out_channels,
-        conv.kernel_size,
-        conv.stride,
-        conv.padding,
-        conv.dilation,
+        _pair(conv.kernel_size),
+        _pair(conv.stride),
+        conv.padding if isinstance(conv.padding, str) else _pair(conv.padding),
+        _pair(conv.dilation),
         conv.groups,
         conv.bias is not None,
         conv.padding_mode,
@@ -44,6 +50,7 @@ def adapt_input_channels(model: nn.Module, in_channels: int) -> nn.Module:
         for k, i in enumerate(old_index):
             new.weight[:, k % in_channels] += conv.weight[:, i] / copies[i]
         if conv.bias is not None:
+            assert new.bias is not None  # made with a bias, as conv has one
             new.bias.copy_(conv.bias)
     parent_name, _, attr = name.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
