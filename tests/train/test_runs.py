@@ -61,6 +61,13 @@ def test_one_item_last_batch_trains_batch_norm_models(png_tree, tmp_path):
     assert metrics["epochs_run"] == 1 and metrics["test"]["n"] == metrics["items"]["test"]
 
 
+def test_data_of_a_config_with_temporal_mode_auto(png_tree, tmp_path):
+    """prepare_data resolves ``auto`` itself: tempcnn takes series, lrcn triplets."""
+    for model, mode in (("tempcnn", "series"), ("lrcn", "triplet")):
+        data = loop.prepare_data(_config(png_tree, tmp_path / model, model=model), torch.device("cpu"))
+        assert data.spec.temporal_mode == mode and data.train.temporal
+
+
 def test_predict_crops_like_the_packed_training_data(png_tree, tmp_path):
     """A model trained on a pack cropped to 64 px predicts 65 px PNGs cropped to 64 px too."""
     from cropland.data.pack import pack

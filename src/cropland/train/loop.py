@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
-from cropland.data.datasets import StaticDataset, TemporalDataset, compute_stats
+from cropland.data.datasets import StaticDataset, TemporalDataset, TemporalMode, compute_stats
 from cropland.data.readers import Reader, open_reader, render_settings, selected_channels
 from cropland.data.stream import StreamSplit
 from cropland.data.tensors import Batch, Split, free_memory, load_tensors, resident_bytes
@@ -70,10 +70,14 @@ def resolve_device(name: str) -> torch.device:
 
 def resolve_config(cfg: TrainConfig) -> TrainConfig:
     """Fill ``auto`` fields (device, temporal mode) so the saved config says what ran."""
-    mode = cfg.temporal_mode
-    if mode == "auto":
-        mode = "triplet" if cfg.model in PAPER_TRIPLET_MODELS else "series"
-    return cfg.model_copy(update={"device": str(resolve_device(cfg.device)), "temporal_mode": mode})
+    return cfg.model_copy(update={"device": str(resolve_device(cfg.device)), "temporal_mode": _temporal_mode(cfg)})
+
+
+def _temporal_mode(cfg: TrainConfig) -> TemporalMode:
+    """``cfg.temporal_mode``, ``auto`` resolved: the paper's triplet models take triplets, others series."""
+    if cfg.temporal_mode == "auto":
+        return "triplet" if cfg.model in PAPER_TRIPLET_MODELS else "series"
+    return cfg.temporal_mode
 
 
 def seed_everything(seed: int) -> None:
@@ -88,7 +92,8 @@ def rng_states() -> dict:
 
     Plain values and tensors only, so a checkpoint holding them loads with ``weights_only``.
     """
-    kind, key, pos, has_gauss, gauss = np.random.get_state()
+    # numpy's stubs type the call as legacy=False's dict; the default is legacy=True, this tuple
+    kind, key, pos, has_gauss, gauss = cast("tuple[str, np.ndarray, int, int, float]", np.random.get_state())
     numpy_state = (kind, torch.from_numpy(key.astype(np.int64)), pos, has_gauss, gauss)
     states = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -108,8 +113,9 @@ def set_rng_states(states: dict) -> None:
 
 def make_dataset(reader: Reader, split: str, spec: RunSpec) -> StaticDataset | TemporalDataset:
     """The static or temporal dataset a run's spec describes (unnormalised: batches are normalised on the device)."""
-    kwargs = {"months": spec.months, "size": spec.size, "classes": spec.classes}
+    kwargs: dict[str, Any] = {"months": spec.months, "size": spec.size, "classes": spec.classes}
     if spec.temporal:
+        assert spec.temporal_mode is not None  # set for every temporal model
         return TemporalDataset(reader, split, spec.channels, mode=spec.temporal_mode, **kwargs)
     return StaticDataset(reader, split, spec.channels, **kwargs)
 
@@ -123,7 +129,7 @@ def resolve_spec(cfg: TrainConfig, reader: Reader) -> RunSpec:
         size = int(reader.read(0, channels[:1]).shape[-1])
     spec = RunSpec(
         model=cfg.model, channels=channels, classes=tuple(reader.classes), months=tuple(cfg.months),
-        temporal=temporal, temporal_mode=cfg.temporal_mode if temporal else None, size=size, resize=cfg.resize,
+        temporal=temporal, temporal_mode=_temporal_mode(cfg) if temporal else None, size=size, resize=cfg.resize,
         normalization={}, source=type(reader).__name__,
         render=render_settings(cfg.dataset),  # predict renders GeoTIFFs as these PNGs were
     )
@@ -279,7 +285,9 @@ class Schedule:
 
     def out_of_time(self) -> bool:
         """True once the time budget is spent."""
-        return bool(self.budget) and self.elapsed() >= self.budget
+        if not self.budget:
+            return False
+        return self.elapsed() >= self.budget
 
     def step(self, optimizer: torch.optim.Optimizer) -> float:
         """Set the learning rate for the next step; return it."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from cropland.data.datasets import TemporalMode
 from cropland.data.preprocess import Normalization, Preprocessing
 from cropland.errors import CroplandError
 
@@ -38,7 +39,7 @@ class RunSpec:
     classes: tuple[str, ...]
     months: tuple[int, ...]
     temporal: bool
-    temporal_mode: str | None
+    temporal_mode: TemporalMode | None
     size: int | None
     resize: int | None
     normalization: dict[str, dict[str, float]]
