@@ -212,7 +212,8 @@ def run() -> None:
     try:
         code = app(standalone_mode=False)
     except typer.TyperException as e:  # bad options and arguments
-        where = f"; see `{e.ctx.command_path} --help`" if getattr(e, "ctx", None) else ""
+        ctx = getattr(e, "ctx", None)  # usage errors know their command
+        where = f"; see `{ctx.command_path} --help`" if ctx else ""
         _fail(" ".join(e.format_message().split()) + where)
     except typer.Abort:
         _fail("aborted", 130)

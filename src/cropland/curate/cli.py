@@ -7,8 +7,8 @@ imports only typer; the commands import the app, store and scorer when they run.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -20,7 +20,7 @@ CONFIG_HELP = ("Quality thresholds: a YAML file (its curate: section, or the who
 class _ServeByDefault(TyperGroup):
     """A group whose first argument, when it is not a command, is a dataset to serve."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # click's Context, or typer's copy (typer >= 0.29)
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             args = ["serve", *args]
         return super().parse_args(ctx, args)

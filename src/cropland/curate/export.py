@@ -80,14 +80,13 @@ def _export_curated(
     workers: int | None,
 ) -> CuratedSummary:
     own_store = not isinstance(store, Store)
-    if own_store:
-        store = Store(store or catalog.root / DEFAULT_DB)
+    db = store if isinstance(store, Store) else Store(store or catalog.root / DEFAULT_DB)
     try:
-        ensure_quality(catalog, store, cfg or curate_config_for(catalog.root))
-        quality, decisions = store.quality(), store.decisions()
+        ensure_quality(catalog, db, cfg or curate_config_for(catalog.root))
+        quality, decisions = db.quality(), db.decisions()
     finally:
         if own_store:
-            store.close()
+            db.close()
     status = {sid: final_status(quality.get(sid), decisions.get(sid)) for sid in catalog.samples}
     kept = [catalog.get(sid) for sid, st in status.items() if st != "rejected"]
     tmp = out.parent / f".{out.name}{TEMP_SUFFIX}"
