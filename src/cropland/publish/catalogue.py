@@ -16,11 +16,15 @@ import warnings
 from datetime import UTC, datetime
 from itertools import groupby
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cropland.core.grid import PatchGrid
 from cropland.data.shards import VIEWS
 from cropland.publish.shards import Shard, view_items
 from cropland.publish.source import Source
+
+if TYPE_CHECKING:
+    import pystac
 
 PARQUET = "application/vnd.apache.parquet"
 LABEL_SCHEMA = "https://stac-extensions.github.io/label/v1.0.0/schema.json"
@@ -124,7 +128,7 @@ def _shard_of_rows(source: Source, shards: list[Shard]) -> dict[tuple[str, int],
     return out
 
 
-def _collection(pystac, source: Source, shards: list[Shard], items: list) -> object:
+def _collection(pystac, source: Source, shards: list[Shard], items: list) -> pystac.Collection:
     years = sorted({r.name.year for r in source.records})
     boxes = [i.bbox for i in items if i.bbox]
     bbox = (

@@ -79,6 +79,8 @@ class Source:
     def array(self, index: int) -> np.ndarray:
         """The 18 channels (12 bands, 6 indices) of a sample, float32 as in its GeoTIFF."""
         name = self.records[index].name
+        if self.arrays is None:
+            raise DatasetError(f"{name.stem}: the original release has no GeoTIFFs, so no 18-channel arrays")
         return self.arrays.read(self._array_rows[name], TIF_CHANNELS)
 
 
