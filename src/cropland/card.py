@@ -137,7 +137,7 @@ def _provenance(samples: pd.DataFrame, cfg: BuildConfig | None) -> list[str]:
 def _indices(samples: pd.DataFrame) -> list[str]:
     lines = ["## Vegetation indices", ""]
     for (variant, ndwi), _ in samples.groupby(["index_variant", "ndwi"]):
-        formulas = {**FORMULAS[variant], "NDWI": NDWI[ndwi]}
+        formulas = {**FORMULAS[str(variant)], "NDWI": NDWI[str(ndwi)]}
         lines += [f"Variant `{variant}`, NDWI `{ndwi}`:", "", "| index | formula |", "|---|---|"]
         lines += [f"| {name} | {formula} |" for name, formula in formulas.items()]
         lines.append("")

@@ -223,6 +223,11 @@ class BuildConfig(_Model):
         return sorted(set(v))
 
     @property
+    def class_names(self) -> list[str]:
+        """``classes`` as validated: class folder names (an ACI code in the file becomes its class's name)."""
+        return [str(c) for c in self.classes]
+
+    @property
     def future_years(self) -> list[int]:
         """Years after this one: only the simulator has (invented) imagery of them."""
         return [y for y in self.years if y > date.today().year]

@@ -55,7 +55,8 @@ def validate(model: type[Model], data: Any, origin: str) -> Model:
 def _unknown_fields(model: type[BaseModel], errors: list[Any]) -> list[str]:
     """``x: unknown field; did you mean y?``, or the unknown fields of a section together with
     its known fields (a file for another command lists them once)."""
-    problems, unmatched = [], {}
+    problems: list[str] = []
+    unmatched: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
     for err in errors:
         loc = [str(p) for p in err["loc"]]
         known = _fields_at(model, loc[:-1])

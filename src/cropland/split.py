@@ -229,11 +229,11 @@ def extend_splits(
     groups = location_groups(points, patch_extent, crs)
     _warn_about_shared_locations(groups)
     joined: dict[int, str] = {}  # group -> the split of its first known point
-    for p, g in groups.items():
+    for p, g in zip(groups.index, groups, strict=True):
         if int(p) in known:
             joined.setdefault(int(g), known[int(p)])
     new = groups[~groups.index.isin(list(known))]
-    added = {int(p): joined[int(g)] for p, g in new.items() if int(g) in joined}
+    added = {int(p): joined[int(g)] for p, g in zip(new.index, new, strict=True) if int(g) in joined}
     alone = new[~new.isin(list(joined))]  # new points of new groups: split among themselves
     if len(alone):
         shares = [splits.fractions[name] for name in SPLIT_NAMES]
@@ -249,4 +249,4 @@ def _assign(
     grouped = points.assign(point_id=points["point_id"].map(groups))
     strata = majority_class(grouped)
     split = _balance_classes(grouped, strata, _stratified(strata, shares, seed), shares)
-    return {int(p): SPLIT_NAMES[split[g]] for p, g in groups.items()}
+    return {int(p): SPLIT_NAMES[split[g]] for p, g in zip(groups.index, groups, strict=True)}

@@ -187,7 +187,10 @@ def _bar_chart(table: pd.DataFrame, x: str, title: str, horizontal: bool = False
         ax.set_xticks(positions, labels)
         ax.set_ylabel("images")
     ax.bar_label(bars, padding=2, fontsize=8)
-    ax.margins(**{"x" if horizontal else "y": 0.08})  # room for the labels
+    if horizontal:  # room for the labels
+        ax.margins(x=0.08)
+    else:
+        ax.margins(y=0.08)
     ax.set_title(title)
     return fig
 

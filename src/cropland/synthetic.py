@@ -118,7 +118,7 @@ def write_synthetic_release(
     province = first["province"].to_numpy()
     x, y = _transformer("EPSG:4326", cfg.crs).transform(first["lon"].to_numpy(), first["lat"].to_numpy())
     chosen = np.sort(np.random.default_rng([seed, 11]).choice(n_points * slots, images, replace=False))
-    plan = _Plan(str(root), cfg.patch_size, cfg.resolution, cfg.crs, seed, tuple(cfg.classes),
+    plan = _Plan(str(root), cfg.patch_size, cfg.resolution, cfg.crs, seed, tuple(cfg.class_names),
                  tuple(cfg.months), cfg.indices)
 
     def rows() -> Iterator[tuple]:
@@ -156,7 +156,7 @@ def _is_annual(name: str) -> bool:
 def _points(n: int, cfg: BuildConfig) -> pd.DataFrame:
     """The points table: classes in equal shares, annual crops rotating between years."""
     rng = np.random.default_rng([cfg.seed, 7])
-    classes = list(cfg.classes)
+    classes = cfg.class_names
     home = rng.permutation(np.arange(n) % len(classes))
     annual = [i for i, c in enumerate(classes) if _is_annual(c)]
     areas = {prov: (lon, lat) for prov, lon, lat in FARM_AREAS}
