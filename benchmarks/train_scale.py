@@ -357,7 +357,9 @@ def main() -> None:
         model = "tempcnn" if args.model == "probe" else args.model
         results = demo(args.demo, args.work, args.device, model, args.epochs)
         if not args.no_doc:
-            write_section(f"train_scale_demo:{args.device.split(':')[0]}", demo_report(results, args, command), args.doc)
+            write_section(
+                f"train_scale_demo:{args.device.split(':')[0]}", demo_report(results, args, command), args.doc
+            )
         return
     results = []
     for images in args.images or [PUBLISHED_IMAGES, 10 * PUBLISHED_IMAGES]:
