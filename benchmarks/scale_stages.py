@@ -153,6 +153,7 @@ def main() -> None:
             for path in release_outputs(dataset):
                 shutil.rmtree(path)
     command = (f"python benchmarks/scale_stages.py DATASET --workers {args.workers}"
+               + ("" if args.stages == list(STAGES) else " --stages " + " ".join(args.stages))
                + (" --no-zips" if args.no_zips else ""))
     text = "\n".join([
         f"## Stages at scale: {images:,} images",
