@@ -231,8 +231,9 @@ def fake_dataset(root: Path) -> Path:
     return make_dataset(root, specs)
 
 
-def scored_store(dataset: Path, tmp: Path, db: str | None, workers: int) -> tuple[str, float]:
-    """The store to run on, holding the dataset's quality scores; and the seconds scoring took."""
+def scored_store(dataset: Path, tmp: Path, db: str | None, workers: int) -> tuple[str, float, int]:
+    """The store to run on, holding the dataset's quality scores; the seconds and samples that
+    bringing the scores up to date took."""
     from cropland.curate.catalog import Catalog
     from cropland.curate.config import curate_config_for
     from cropland.curate.rules import ensure_quality
@@ -240,16 +241,16 @@ def scored_store(dataset: Path, tmp: Path, db: str | None, workers: int) -> tupl
 
     start = time.perf_counter()
     source = Store(dataset / DEFAULT_DB)
-    ensure_quality(Catalog(dataset), source, curate_config_for(dataset), workers)
+    scored = ensure_quality(Catalog(dataset), source, curate_config_for(dataset), workers)
     seconds = time.perf_counter() - start
     if db:
         copy_scores(source, Store(db))
-        return db, seconds
+        return db, seconds, scored
     source.close()
     with sqlite3.connect(dataset / DEFAULT_DB) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     shutil.copy(dataset / DEFAULT_DB, tmp / "load.sqlite")
-    return str(tmp / "load.sqlite"), seconds
+    return str(tmp / "load.sqlite"), seconds, scored
 
 
 def copy_scores(source, target) -> None:
@@ -290,7 +291,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         dataset = (args.dataset or fake_dataset(Path(tmp) / "dataset")).resolve()
-        db, scoring = scored_store(dataset, Path(tmp), args.db, args.workers)
+        db, scoring, scored = scored_store(dataset, Path(tmp), args.db, args.workers)
         store = Store(db)
         tokens = [store.add_reviewer(f"reviewer{i}") for i in range(args.reviewers)]
         port, start = free_port(), time.perf_counter()
@@ -349,9 +350,10 @@ def main() -> None:
             f"{args.retry_share:.0%} of the changes are sent twice with the same id, "
             f"{args.undo_share:.0%} of the decisions are followed by an undo.",
             f"- Result: {summary}.",
-            f"- Server: start {startup:.0f} s (quality scores were in the store; computing them "
-            f"took {scoring:.0f} s before); CPU {server_cpu / max(result.decisions, 1) * 1000:.1f} "
-            f"ms per decision (its detail, decision, undos and pages included); peak memory "
+            f"- Server: start {startup:.0f} s (quality scores were in the store; bringing them "
+            f"up to date, {scored:,} samples scored, took {scoring:.0f} s before); "
+            f"CPU {server_cpu / max(result.decisions, 1) * 1000:.1f} ms per decision "
+            f"(its detail, decision, undos and pages included); peak memory "
             f"{server_rss / 2**30:.2f} GiB.",
             f"- Exactly once: {'yes' if ok else 'NO'} (audit rows per change id, counted in the "
             "store after the run; the counters shown equal a recount from the decisions).",

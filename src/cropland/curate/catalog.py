@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -34,8 +34,12 @@ class Sample:
         return self.name.stem
 
 
-class Catalog:
-    """The samples of one dataset folder, by id, with its rendering settings."""
+class Catalog(Mapping[str, Sample]):
+    """The samples of one dataset folder, by id, with its rendering settings.
+
+    It holds each sample's id and relative path only (a few hundred bytes per sample); the
+    :class:`Sample` of an id is made when it is looked up.
+    """
 
     def __init__(self, root: str | Path):
         self.root = Path(root).resolve()
@@ -45,56 +49,38 @@ class Catalog:
                 "(build one with `cropland demo --out DIR`)"
             )
         folder = DatasetFolder(self.root)
-        splits = folder.split_of()
-        self.samples: dict[str, Sample] = {
-            name.stem: Sample(name, path, splits.get(name.point_id))
-            for name, path in folder.samples()
-        }
-        if not self.samples:
+        self._split_of = folder.split_of()
+        prefix = len(str(self.root)) + 1  # paths are found under the root: relative by slicing
+        self._paths = {name.stem: str(path)[prefix:] for name, path in folder.samples()}
+        if not self._paths:
             raise DatasetError(f"{self.root}/tif holds no sample GeoTIFF; the build is empty")
         self.render = folder.render()
-        self._by_point: dict[int, list[str]] = {}
-        for sid, s in sorted(self.samples.items(), key=lambda kv: (kv[1].name.year, kv[1].name.month)):
-            self._by_point.setdefault(s.name.point_id, []).append(sid)
-        log.info("dataset %s: %d samples", self.root, len(self.samples))
+        log.info("dataset %s: %d samples", self.root, len(self._paths))
 
     def __len__(self) -> int:
-        return len(self.samples)
+        return len(self._paths)
 
-    def __contains__(self, sample_id: object) -> bool:
-        return sample_id in self.samples
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
 
-    def get(self, sample_id: str) -> Sample:
+    def __getitem__(self, sample_id: str) -> Sample:
         """The sample with this id; ``KeyError`` when the dataset has none."""
-        return self.samples[sample_id]
-
-    def same_point(self, sample_id: str) -> list[str]:
-        """Ids of every sample of the same point, by year and month (itself included)."""
-        return list(self._by_point[self.samples[sample_id].name.point_id])
+        relative = self._paths[sample_id]
+        name, _ = SampleName.parse(relative)
+        return Sample(name, self.root / relative, self._split_of.get(name.point_id))
 
     def index_rows(self) -> Iterator[tuple]:
         """One row of :data:`cropland.curate.store.SAMPLE_FIELDS` per sample, for the store's
         sample index; ``sort_key`` orders samples by point, year and month."""
-        prefix = len(str(self.root)) + 1  # paths are found under the root: relative by slicing
-        for sid, s in self.samples.items():
-            n = s.name
+        for sid, relative in self._paths.items():
+            n, _ = SampleName.parse(relative)
             yield (sid, n.point_id * 1_000_000 + n.year * 100 + n.month, n.point_id, n.year,
-                   n.month, n.province, n.label, s.split, str(s.path)[prefix:])
+                   n.month, n.province, n.label, self._split_of.get(n.point_id), relative)
 
     @cached_property
     def version(self) -> str:
         """A digest of the samples, their splits and files: it changes when :meth:`index_rows` do."""
         digest = hashlib.sha256()
-        for s in self.samples.values():
+        for s in self.values():
             digest.update(f"{s.path}\t{s.split}\n".encode())
         return digest.hexdigest()
-
-    def facets(self) -> dict[str, list]:
-        """The distinct classes, years, months, provinces and splits, sorted."""
-        names = [s.name for s in self.samples.values()]
-        return {
-            "label": sorted({n.label for n in names}),
-            "year": sorted({n.year for n in names}),
-            "month": sorted({n.month for n in names}),
-            "province": sorted({n.province for n in names}),
-        }

@@ -87,8 +87,8 @@ def _export_curated(
     finally:
         if own_store:
             db.close()
-    status = {sid: final_status(quality.get(sid), decisions.get(sid)) for sid in catalog.samples}
-    kept = [catalog.get(sid) for sid, st in status.items() if st != "rejected"]
+    status = {sid: final_status(quality.get(sid), decisions.get(sid)) for sid in catalog}
+    kept = [catalog[sid] for sid, st in status.items() if st != "rejected"]
     tmp = out.parent / f".{out.name}{TEMP_SUFFIX}"
     if tmp.exists():  # left by a killed export of the same release
         shutil.rmtree(tmp)
@@ -102,7 +102,7 @@ def _export_curated(
         raise
     rejected = [sid for sid, st in status.items() if st == "rejected"]
     by_reviewers = sum(1 for sid in rejected if sid in decisions)
-    all_points = {s.name.point_id for s in catalog.samples.values()}
+    all_points = {s.name.point_id for s in catalog.values()}
     summary = CuratedSummary(out, len(kept), by_reviewers, len(rejected) - by_reviewers,
                              points_kept, len(all_points) - points_kept)
     log.info("curated release: %s", summary)
@@ -164,7 +164,7 @@ def _write_curation_log(
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
-        for sid in sorted(catalog.samples):
+        for sid in sorted(catalog):
             q, d = quality.get(sid, {}), decisions.get(sid) or {}
             writer.writerow({
                 "sample_id": sid, "final_status": status[sid],

@@ -36,11 +36,11 @@ def ensure_quality(catalog: Catalog, store: Store, cfg: CurateConfig, workers: i
     ``workers`` processes share the work.
     """
     cached, cfg_hash = store.fingerprints(), config_hash(cfg)
-    prints = {sid: fingerprint(s.path, cfg_hash) for sid, s in catalog.samples.items()}
+    prints = {sid: fingerprint(s.path, cfg_hash) for sid, s in catalog.items()}
     stale = {sid for sid, fp in prints.items() if cached.get(sid) != fp}
-    groups = {(catalog.get(sid).name.point_id, catalog.get(sid).name.year) for sid in stale}
+    groups = {(catalog[sid].name.point_id, catalog[sid].name.year) for sid in stale}
     todo = [
-        (s.name, s.path) for s in catalog.samples.values()
+        (s.name, s.path) for s in catalog.values()
         if (s.name.point_id, s.name.year) in groups
     ]
     for batch in chunked(iter_scores(todo, cfg, workers=workers), 2000):  # an interrupted
