@@ -63,6 +63,9 @@ class Catalog(Mapping[str, Sample]):
     def __iter__(self) -> Iterator[str]:
         return iter(self._paths)
 
+    def __contains__(self, sample_id: object) -> bool:
+        return sample_id in self._paths
+
     def __getitem__(self, sample_id: str) -> Sample:
         """The sample with this id; ``KeyError`` when the dataset has none."""
         relative = self._paths[sample_id]

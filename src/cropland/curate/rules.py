@@ -38,7 +38,7 @@ def ensure_quality(catalog: Catalog, store: Store, cfg: CurateConfig, workers: i
     cached, cfg_hash = store.fingerprints(), config_hash(cfg)
     prints = {sid: fingerprint(s.path, cfg_hash) for sid, s in catalog.items()}
     stale = {sid for sid, fp in prints.items() if cached.get(sid) != fp}
-    groups = {(catalog[sid].name.point_id, catalog[sid].name.year) for sid in stale}
+    groups = {(n.point_id, n.year) for n in (catalog[sid].name for sid in stale)}
     todo = [
         (s.name, s.path) for s in catalog.values()
         if (s.name.point_id, s.name.year) in groups
