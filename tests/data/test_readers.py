@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -160,6 +161,33 @@ def test_pack_geotiffs_round_trip_and_checksums(tif_data, tmp_path_factory):
     (out / "manifest.json").write_text("{")
     with pytest.raises(DatasetError, match="not valid JSON"):
         PackedReader(out)
+
+
+def assert_subset_reads_the_same(reader, indices: list[int]) -> None:
+    """``reader.subset(indices)``, pickled as a worker receives it, reads those samples and is smaller."""
+    part = pickle.loads(pickle.dumps(reader.subset(indices)))
+    assert part.records == [reader.records[i] for i in indices]
+    for k, i in enumerate(indices):
+        np.testing.assert_array_equal(part.read_stored(k, reader.channels), reader.read_stored(i, reader.channels))
+    assert len(pickle.dumps(part)) < len(pickle.dumps(reader))
+
+
+def test_subsets_of_each_local_reader(tif_data, png_tree, tmp_path_factory):
+    tif_root, _ = tif_data
+    png_root, _ = png_tree
+    packed = tmp_path_factory.mktemp("packed")
+    pack(tif_root, packed, channels="all")
+    for reader in (GeoTiffReader(tif_root), PngTreeReader(png_root), PackedReader(packed)):
+        assert_subset_reads_the_same(reader, [len(reader.records) - 1, 0, 5])
+
+
+def test_pack_in_worker_processes_writes_the_same_files(tif_data, tmp_path_factory):
+    root, _ = tif_data
+    alone, pooled = tmp_path_factory.mktemp("one"), tmp_path_factory.mktemp("two")
+    pack(root, alone, channels="all", workers=1)
+    pack(root, pooled, channels="all", workers=2)
+    arrays = [{p.name: p.read_bytes() for p in out.glob("*_*")} for out in (alone, pooled)]  # not the manifest,
+    assert len(arrays[0]) == 6 and arrays[0] == arrays[1]  # which records when it was made
 
 
 def test_pack_png_tree_keeps_uint8(png_tree, tmp_path_factory):

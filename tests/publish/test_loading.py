@@ -21,6 +21,7 @@ from cropland.data.shards import ShardReader
 from cropland.errors import DatasetError
 from cropland.publish import publish
 from tests.data.fakedata import make_png_tree
+from tests.data.test_readers import assert_subset_reads_the_same
 from tests.sources.loopback import RangeServer
 
 
@@ -31,6 +32,7 @@ def test_reader_gives_the_pngs_and_the_geotiffs(dataset: Path, release: Path):
     assert [r for r in shards.records] == [r for r in pngs.records]
     for i in range(0, len(pngs.records), 7):
         np.testing.assert_array_equal(shards.read_stored(i, shards.channels), pngs.read_stored(i, shards.channels))
+    assert_subset_reads_the_same(shards, [len(shards.records) - 1, 0, 5])
     arrays = open_reader(release, "all")
     assert arrays.channels == tifs.channels
     for i in range(0, len(tifs.records), 5):
@@ -88,6 +90,7 @@ def test_original_zips_read_in_place_and_republish(tmp_path: Path):
         np.testing.assert_array_equal(
             in_zips.read_stored(i, in_zips.channels), unpacked.read_stored(i, in_zips.channels)
         )
+    assert_subset_reads_the_same(in_zips, [len(in_zips.records) - 1, 0, 5])
     assert isinstance(open_reader(zips, "RGB"), ZipTreeReader)
     points = tmp_path / "points.csv"
     points.write_text("point_id,year,lon,lat,province,aci_code,label\n" + "".join(

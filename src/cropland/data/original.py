@@ -11,6 +11,7 @@ from __future__ import annotations
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
+from typing import Self
 
 import numpy as np
 
@@ -95,6 +96,13 @@ class ZipTreeReader(PngTreeReader):
         state = self.__dict__.copy()
         state["_open"] = {}  # open zip handles stay in their process
         return state
+
+    def subset(self, indices: Sequence[int]) -> Self:
+        part = super().subset(indices)
+        part.members = {key: self.members[key] for r in part.records for t in self.image_types
+                        if (key := (r.name, t)) in self.members}
+        part._open = {}
+        return part
 
     def _member(self, index: int, image_type: str) -> tuple[Path, str]:
         name = self.records[index].name

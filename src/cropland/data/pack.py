@@ -18,6 +18,7 @@ import json
 import logging
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from itertools import chain
 from pathlib import Path
 
@@ -38,9 +39,11 @@ from cropland.data.readers import (
 )
 from cropland.errors import DatasetError
 from cropland.io import atomic_path, write_text_atomic
+from cropland.parallel import chunked, default_workers, imap_bounded
 
 log = logging.getLogger(__name__)
 CHUNK = 128  # samples read and written at once
+POOL_MIN_SAMPLES = 2000  # fewer samples are read in this process (a pool's start-up would not pay)
 
 
 def pack(
@@ -49,19 +52,26 @@ def pack(
     channels: str | Sequence[str] = "all",
     source: str = "auto",
     size: int | None = None,
+    workers: int | None = None,
 ) -> Path:
-    """Pack a GeoTIFF dataset or a PNG tree into ``out``; return the manifest path."""
+    """Pack a GeoTIFF dataset or a PNG tree into ``out``; return the manifest path.
+
+    ``workers`` processes read the samples (default: the available cores, at most 8, from
+    ``POOL_MIN_SAMPLES`` samples on); the arrays are written in order by this process.
+    """
     reader = open_reader(dataset, channels, source)
     if isinstance(reader, PackedReader):
         raise DatasetError(f"{dataset} is already packed")
     names = selected_channels(reader, channels)
     size = size or _first_size(reader, names)
     out = Path(out)
+    if workers is None:
+        workers = default_workers() if len(reader.records) >= POOL_MIN_SAMPLES else 1
     entries = {}
     for split in SPLITS:
         indices = [i for i, r in enumerate(reader.records) if r.split == split]
         if indices:
-            entries[split] = _pack_split(reader, split, indices, names, size, out)
+            entries[split] = _pack_split(reader, split, indices, names, size, out, workers)
     manifest = {
         "format": PACK_FORMAT,
         "version": PACK_VERSION,
@@ -84,7 +94,8 @@ def _first_size(reader: Reader, names: Sequence[str]) -> int:
     return min(h, w)
 
 
-def _pack_split(reader: Reader, split: str, indices: list[int], names: Sequence[str], size: int, out: Path) -> dict:
+def _pack_split(reader: Reader, split: str, indices: list[int], names: Sequence[str], size: int, out: Path,
+                workers: int) -> dict:
     """Write one split's array as ``.npy``, chunk by chunk in order, hashing as it goes: memory
     holds one chunk, whatever the split's size."""
     dtype = np.dtype(np.uint8 if isinstance(reader, PngTreeReader) else np.float16)
@@ -97,7 +108,7 @@ def _pack_split(reader: Reader, split: str, indices: list[int], names: Sequence[
         np.lib.format.write_array_header_1_0(
             header, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape})
         blocks: Iterator[bytes | memoryview] = chain(
-            [header.getvalue()], _blocks(reader, indices, names, size, dtype, progress, task))
+            [header.getvalue()], _blocks(reader, indices, names, size, dtype, workers, progress, task))
         for block in blocks:
             f.write(block)
             digest.update(block)
@@ -118,10 +129,14 @@ def _pack_split(reader: Reader, split: str, indices: list[int], names: Sequence[
 
 
 def _blocks(reader: Reader, indices: list[int], names: Sequence[str], size: int, dtype: np.dtype,
-            progress: Progress, task: TaskID) -> Iterator[memoryview]:
-    """The split's samples as bytes of ``dtype``, ``CHUNK`` samples at a time."""
-    for start in range(0, len(indices), CHUNK):
-        chunk = indices[start : start + CHUNK]
-        block = np.ascontiguousarray(reader.read_many(chunk, names, size), dtype=dtype)
+            workers: int, progress: Progress, task: TaskID) -> Iterator[memoryview]:
+    """The split's samples as bytes of ``dtype``, ``CHUNK`` samples at a time, in order; each
+    chunk is read by a worker from its own :meth:`Reader.subset`."""
+    parts = (reader.subset(chunk) for chunk in chunked(indices, CHUNK))
+    for block in imap_bounded(partial(_read_all, names=names, size=size, dtype=dtype), parts, workers):
         yield block.data.cast("B")
-        progress.advance(task, len(chunk))
+        progress.advance(task, len(block))
+
+
+def _read_all(reader: Reader, names: Sequence[str], size: int, dtype: np.dtype) -> np.ndarray:
+    return np.ascontiguousarray(reader.read_many(range(len(reader.records)), names, size), dtype=dtype)

@@ -8,6 +8,7 @@ PNG and packed readers need NumPy and Pillow only.
 
 from __future__ import annotations
 
+import copy
 import csv
 import hashlib
 import json
@@ -17,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Self, TypeVar
 
 import numpy as np
 
@@ -167,6 +168,13 @@ class Reader(ABC):
         """Like :meth:`read`, in the stored dtype (uint8 for PNGs)."""
         return self.read(index, channels)
 
+    def subset(self, indices: Sequence[int]) -> Self:
+        """A copy that reads only the samples ``indices`` (numbered from 0 there): small enough
+        to send to a worker process with each chunk of work."""
+        part = copy.copy(self)
+        part.records = [self.records[i] for i in indices]
+        return part
+
     def label_index(self, label: str) -> int:
         """Class index of a class folder name."""
         return self.classes.index(label)
@@ -202,6 +210,11 @@ class GeoTiffReader(Reader):
             self.paths[name] = path
             records.append(SampleRecord(name, split))
         self._finish(records, str(self.root / "tif"), declared_classes(self.root))
+
+    def subset(self, indices: Sequence[int]) -> Self:
+        part = super().subset(indices)
+        part.paths = {r.name: self.paths[r.name] for r in part.records}
+        return part
 
     def expected_path(self, name: SampleName) -> str:
         return str(tif_path(self.root, name))
@@ -291,6 +304,11 @@ class PngTreeReader(Reader):
         folders = {p.name for p in self.root.glob(f"[0-9][0-9][0-9][0-9]/{self.image_types[0]}/*/*") if p.is_dir()}
         self._finish(records, f"the PNG tree {self.root}", declared_classes(self.root) or folders)
         self._split_of = {r.name.point_id: r.split for r in self.records}
+
+    def subset(self, indices: Sequence[int]) -> Self:
+        part = super().subset(indices)
+        part._split_of = {r.name.point_id: r.split for r in part.records}
+        return part
 
     def _check_split_file(self, records: list[SampleRecord]) -> None:
         """When the tree has a ``splits.json``, every sample must sit in its point's split folder."""
@@ -391,6 +409,12 @@ class PackedReader(Reader):
         check_no_leak(self.records, str(self.root))
         self.classes = tuple(manifest["classes"])
         self._arrays: dict[str, np.ndarray] | None = None
+
+    def subset(self, indices: Sequence[int]) -> Self:
+        part = super().subset(indices)
+        rows = np.asarray(indices, dtype=np.int64)
+        part.split_of, part.row_in_split = self.split_of[rows], self.row_in_split[rows]
+        return part
 
     @property
     def arrays(self) -> dict[str, np.ndarray]:

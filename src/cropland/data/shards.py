@@ -16,6 +16,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
+from typing import Self
 
 import numpy as np
 
@@ -153,6 +154,12 @@ class ShardReader(Reader):
         state = self.__dict__.copy()
         state["_files"], state["_cache"] = {}, OrderedDict()  # open files stay in their process
         return state
+
+    def subset(self, indices: Sequence[int]) -> Self:
+        part = super().subset(indices)
+        part.where = [self.where[i] for i in indices]
+        part._files, part._cache = {}, OrderedDict()
+        return part
 
     def _group(self, f: int, g: int) -> dict:
         """One row group's image columns, decoded columns cached (PNG bytes, or the arrays)."""

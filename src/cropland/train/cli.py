@@ -39,11 +39,13 @@ def pack(
     channels: str = typer.Option("all", help="Channels to pack: all, bands, RGB, NDVI, ... (PNG: image types)."),
     source: str = typer.Option("auto", help="auto, tif or png."),
     size: int = typer.Option(None, help="Centre-crop to this size (e.g. 64 for 65 x 65 PNGs)."),
+    workers: int = typer.Option(None, help="Processes reading the samples (default: the cores, at most 8; "
+                                "one for fewer than 2,000 samples)."),
 ) -> None:
     """Pack a dataset into per-split arrays with a checksummed manifest (fast training, no GDAL)."""
     from cropland.data.pack import pack as pack_dataset
 
-    typer.echo(pack_dataset(dataset, out, channels, source, size))
+    typer.echo(pack_dataset(dataset, out, channels, source, size, workers))
 
 
 def train(
