@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -76,6 +78,12 @@ def test_score_command(dataset, tmp_path):
     assert "12 samples (12 scored now): 4 accepted, 4 review, 4 rejected" in result.output
     again = CliRunner().invoke(app, ["curate", "score", str(dataset), "--db", str(db)])
     assert "(0 scored now)" in again.output  # cached until the file or thresholds change
+    changed = sorted((dataset / "tif").rglob("*.tif"))[0]
+    os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 10**9))
+    point, year = changed.stem.split("_")[1], changed.stem.split("_")[2][:4]
+    mates = list((dataset / "tif").rglob(f"POINT_{point}_{year}??_*.tif"))  # scored together
+    third = CliRunner().invoke(app, ["curate", "score", str(dataset), "--db", str(db)])
+    assert f"({len(mates)} scored now)" in third.output and len(mates) < 12
 
 
 def test_dataset_argument_means_serve(dataset):

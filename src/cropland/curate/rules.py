@@ -33,16 +33,17 @@ def ensure_quality(catalog: Catalog, store: Store, cfg: CurateConfig, workers: i
     """Score the samples whose file or thresholds changed since last time; return how many.
 
     Samples of the same point and year are scored together (near-duplicates compare them);
-    ``workers`` processes share the work.
+    ``workers`` processes share the work. The fingerprints are compared against the store a
+    block of samples at a time, so memory holds those of the samples to score only.
     """
-    cached, cfg_hash = store.fingerprints(), config_hash(cfg)
-    prints = {sid: fingerprint(s.path, cfg_hash) for sid, s in catalog.items()}
-    stale = {sid for sid, fp in prints.items() if cached.get(sid) != fp}
-    groups = {(n.point_id, n.year) for n in (catalog[sid].name for sid in stale)}
-    todo = [
-        (s.name, s.path) for s in catalog.values()
-        if (s.name.point_id, s.name.year) in groups
-    ]
+    cfg_hash = config_hash(cfg)
+    groups: set[tuple[int, int]] = set()
+    for block in chunked(catalog.values(), 500):
+        cached = store.fingerprints([s.id for s in block])
+        groups.update((s.name.point_id, s.name.year) for s in block
+                      if cached.get(s.id) != fingerprint(s.path, cfg_hash))
+    todo = [(s.name, s.path) for s in catalog.values() if (s.name.point_id, s.name.year) in groups] if groups else []
+    prints = {name.stem: fingerprint(path, cfg_hash) for name, path in todo}  # taken before scoring
     for batch in chunked(iter_scores(todo, cfg, workers=workers), 2000):  # an interrupted
         store.save_quality((q, prints[q.sample_id]) for q in batch)  # run keeps what it scored
     return len(todo)
