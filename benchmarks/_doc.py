@@ -1,4 +1,5 @@
-"""Shared by the benchmark scripts: the machine description and docs/benchmarks.md sections."""
+"""Shared by the benchmark scripts: the machine description, a process's peak memory and
+docs/benchmarks.md sections."""
 
 from __future__ import annotations
 
@@ -21,6 +22,17 @@ def machine() -> str:
     except (OSError, AttributeError):
         pass
     return f"{cpu}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}"
+
+
+def rss_peak(pid: int) -> int:
+    """Peak resident memory (bytes) of a running process (VmHWM), 0 if it has ended."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def provenance(command: str) -> str:

@@ -42,7 +42,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
-from _doc import provenance, write_section  # noqa: E402
+from _doc import provenance, rss_peak, write_section  # noqa: E402
 
 PAGE = 200
 
@@ -211,14 +211,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / 100  # utime, stime in clock ticks (USER_HZ)
-
-
-def rss_peak(pid: int) -> int:
-    """Peak resident memory (bytes) of a running process."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 def fake_dataset(root: Path) -> Path:

@@ -7,9 +7,11 @@
 
 Each stage runs in a child process of its own, which reports its wall time, its CPU time
 (worker processes included) and the peak resident memory of itself and of its largest worker
-process. ``export`` starts from scratch (the PNG tree and raw zips are deleted first, and
-afterwards unless ``--keep``) and is timed again with nothing left to do; ``pack`` (all 18
-channels, float16) writes beside the dataset and is deleted afterwards unless ``--keep``.
+process (VmHWM, polled each second: a spawned worker's ``ru_maxrss`` would count the parent's
+pages it holds between its fork and its exec). ``export`` starts from scratch (the PNG tree and
+raw zips are deleted first, and afterwards unless ``--keep``) and is timed again with nothing
+left to do; ``pack`` (all 18 channels, float16) writes beside the dataset and is deleted
+afterwards unless ``--keep``.
 Writes the section "Stages at scale: N images" of docs/benchmarks.md.
 """
 
@@ -22,11 +24,12 @@ import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _doc import provenance, write_section  # noqa: E402
+from _doc import provenance, rss_peak, write_section  # noqa: E402
 
 STAGES = ("stats", "pack", "export")
 GIB = 2**30
@@ -38,6 +41,31 @@ def disk_usage(root: Path) -> int:
     for folder, _, files in os.walk(root):
         total += sum(os.lstat(os.path.join(folder, f)).st_blocks * 512 for f in files)
     return total
+
+
+class WorkerPeak:
+    """The largest peak resident set (VmHWM) of this process's children, polled each second."""
+
+    def __init__(self) -> None:
+        self.peak, self._stop = 0, threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+    def _poll(self) -> None:
+        me = os.getpid()
+        while not self._stop.wait(1.0):
+            for stat in Path("/proc").glob("[0-9]*/stat"):
+                try:
+                    parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+                except OSError:
+                    continue  # the process ended meanwhile
+                if parent == me:
+                    self.peak = max(self.peak, rss_peak(int(stat.parent.name)))
 
 
 def release_outputs(dataset: Path) -> list[Path]:
@@ -54,7 +82,7 @@ def run_stage(stage: str, dataset: Path, workers: int, zips: bool = True) -> dic
     from cropland.dataset import DatasetFolder
 
     folder = DatasetFolder(dataset)
-    start = time.perf_counter()
+    start, workers_peak = time.perf_counter(), WorkerPeak()
     figures: dict = {}
     if stage == "stats":
         from cropland.card import write_card
@@ -67,7 +95,7 @@ def run_stage(stage: str, dataset: Path, workers: int, zips: bool = True) -> dic
     elif stage == "pack":
         from cropland.data.pack import pack
 
-        manifest = json.loads(pack(dataset, packed_folder(dataset), "all", source="tif").read_text())
+        manifest = json.loads(pack(dataset, packed_folder(dataset), "all", source="tif", workers=workers).read_text())
         shapes = [s["shape"] for s in manifest["splits"].values()]
         figures["work"] = (f"{sum(s[0] for s in shapes):,} samples x {shapes[0][1]} channels x "
                            f"{shapes[0][2]} x {shapes[0][3]} float16, "
@@ -89,7 +117,7 @@ def run_stage(stage: str, dataset: Path, workers: int, zips: bool = True) -> dic
     figures.update(
         wall=time.perf_counter() - start,
         cpu=own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime,
-        rss=own.ru_maxrss * 1024, worker_rss=children.ru_maxrss * 1024,
+        rss=own.ru_maxrss * 1024, worker_rss=workers_peak.stop(),
     )
     return figures
 
@@ -164,9 +192,9 @@ def main() -> None:
         f"`python benchmarks/synthetic_release.py DATASET --images {images}"
         f"{'' if cfg.patch_size == 64 else f' --patch-size {cfg.patch_size}'}`. "
         "Each stage runs in a process of its own; CPU time counts its worker processes; peak "
-        "memory is the resident set (ru_maxrss) of the stage's process and of its largest "
-        "worker; load is the 1-minute load average before / after the stage (the machine "
-        "was shared with other jobs: wall times are upper bounds).",
+        "memory is the resident set of the stage's process (ru_maxrss) and of its largest "
+        "worker (VmHWM, polled each second); load is the 1-minute load average before / after "
+        "the stage (the machine was shared with other jobs: wall times are upper bounds).",
         *([] if cfg.patch_size >= 64 else [
             f"Patches of {cfg.patch_size} x {cfg.patch_size} px keep the images, points, files "
             "and folders of this size within this machine's disk: the per-file costs "
