@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from cropland.curate.catalog import Catalog
+from cropland.dataset import Splits, read_splits, write_splits
 
 
 def test_catalog_maps_every_geotiff_to_its_point_split(dataset: Path):
@@ -23,3 +25,18 @@ def test_catalog_maps_every_geotiff_to_its_point_split(dataset: Path):
     with pytest.raises(KeyError):
         catalog["POINT_999_201907_AB_CORN"]
     assert "../tif/2019" not in catalog
+
+
+def test_catalog_version_follows_the_index_rows(dataset: Path, tmp_path: Path):
+    copy = tmp_path / "moved"
+    shutil.copytree(dataset, copy)
+    version = Catalog(copy).version
+    assert version == Catalog(dataset).version  # the rows hold relative paths: moving changes nothing
+    splits = read_splits(copy / "splits.json")
+    point, split = next(iter(splits.assignments.items()))
+    splits.assignments[point] = "test" if split != "test" else "train"
+    write_splits(Splits(splits.assignments, splits.seed, splits.fractions), copy / "splits.json")
+    moved_split = Catalog(copy).version
+    assert moved_split != version
+    next((copy / "tif").glob("*/*/*.tif")).unlink()
+    assert Catalog(copy).version not in (version, moved_split)

@@ -7,6 +7,7 @@ A sample id is the GeoTIFF's stem (``POINT_2_201909_AB_BARLEY``). Paths come fro
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -82,8 +83,10 @@ class Catalog(Mapping[str, Sample]):
 
     @cached_property
     def version(self) -> str:
-        """A digest of the samples, their splits and files: it changes when :meth:`index_rows` do."""
+        """A digest of the samples' files and the points' splits: it changes when
+        :meth:`index_rows` do (and not when the dataset folder moves)."""
         digest = hashlib.sha256()
-        for s in self.values():
-            digest.update(f"{s.path}\t{s.split}\n".encode())
+        for relative in self._paths.values():
+            digest.update(f"{relative}\n".encode())
+        digest.update(json.dumps(self._split_of, sort_keys=True).encode())
         return digest.hexdigest()
