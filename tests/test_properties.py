@@ -10,7 +10,7 @@ from datetime import date
 import pandas as pd
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cropland.config import dump_config, parse_config
@@ -50,6 +50,7 @@ configs = st.fixed_dictionaries(
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configs)
+@example({"points": {"": 7, "\n": 0}})  # field names with a line break, or none, stay on one line
 def test_a_configuration_is_valid_or_refused_in_one_line(data):
     try:
         cfg = parse_config(data)

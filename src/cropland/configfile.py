@@ -62,9 +62,9 @@ def _unknown_fields(model: type[BaseModel], errors: list[Any]) -> list[str]:
         known = _fields_at(model, loc[:-1])
         close = difflib.get_close_matches(loc[-1], known, n=1)
         if close:
-            problems.append(f"{'.'.join(loc)}: unknown field; did you mean {close[0]}?")
+            problems.append(f"{_dotted(loc)}: unknown field; did you mean {close[0]}?")
         else:
-            unmatched.setdefault(tuple(loc[:-1]), (known, []))[1].append(".".join(loc))
+            unmatched.setdefault(tuple(loc[:-1]), (known, []))[1].append(_dotted(loc))
     for known, fields in unmatched.values():
         problems.append(f"{', '.join(fields)}: unknown field{'s' if len(fields) > 1 else ''}; "
                         f"known fields: {', '.join(known)}")
@@ -73,8 +73,7 @@ def _unknown_fields(model: type[BaseModel], errors: list[Any]) -> list[str]:
 
 def _explain(err: Any) -> str:
     """``field: what is wrong (got VALUE)``, or what to add."""
-    loc = [str(p) for p in err["loc"]]
-    field = ".".join(loc)
+    field = _dotted(err["loc"])
     if err["type"] == "missing":
         return f"{field}: required, add it"
     message = err["msg"].removeprefix("Value error, ")
@@ -85,6 +84,12 @@ def _explain(err: Any) -> str:
     if shown is not None and len(shown) <= 40 and "got" not in message:
         message += f" (got {shown})"
     return f"{field}: {message}" if field else message
+
+
+def _dotted(loc: Any) -> str:
+    """A field's path, ``render.rgb_max``; a name that is not a plain word is quoted, so a
+    name holding a line break or spaces stays on the error's one line (``points.'\\n'``)."""
+    return ".".join(s if (s := str(p)).isidentifier() or s.isdigit() else repr(s) for p in loc)
 
 
 def _fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
