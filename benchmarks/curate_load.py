@@ -329,13 +329,15 @@ def main() -> None:
         table = [f"| {text} | {percentiles(result.latencies[k])} |"
                  for k, text in kinds if result.latencies[k]]
         every = [s for v in result.latencies.values() for s in v]
-        command = "python benchmarks/curate_load.py" + (" --dataset DATASET" if args.dataset else "")
+        command = ("python benchmarks/curate_load.py" + (" --dataset DATASET" if args.dataset else "")
+                   + (" --db POSTGRES_URL" if args.db else ""))
+        store = "PostgreSQL" if args.db else "SQLite"
         where = (f"DATASET ({samples:,} samples, a synthetic release)" if args.dataset
                  else f"{samples} fake samples")
         text = "\n".join([
-            f"## Review app under load: {samples:,} samples",
+            f"## Review app under load: {samples:,} samples" + (f" ({store})" if args.db else ""),
             "",
-            f"- {provenance(command)} Store: {'PostgreSQL' if args.db else 'SQLite'}.",
+            f"- {provenance(command)} Store: {store}.",
             f"- Setup: `cropland curate serve` (uvicorn, one process) on loopback, on {where}; "
             f"each reviewer is a thread (in one client process on the same machine) with its own "
             f"keep-alive connection and token, working through its class as the page does; "
@@ -355,7 +357,7 @@ def main() -> None:
             *table,
             f"| every request | {percentiles(every)} |",
         ])
-        write_section(f"curate_load_{samples}", text)
+        write_section(f"curate_load_{samples}" + ("_postgresql" if args.db else ""), text)
     raise SystemExit(0 if ok else 1)
 
 
