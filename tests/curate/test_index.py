@@ -139,6 +139,10 @@ def test_tallies_stay_exact_under_concurrent_reviewers(indexed):
     current = {sid: d["decision"] for sid, d in db.decisions().items()}
     by_reviewer = Counter(d["reviewer"] for d in db.decisions().values())
     assert db.progress() == {**_expected(rows, current), "reviewers": dict(by_reviewer)}
+    for label in LABELS:  # counted by the tallies, by class
+        for decision in ("none", "accept", "reject"):
+            assert db.page({"label": label, "decision": decision}, 0, 1)[0] == sum(
+                1 for r in rows if r[6] == label and current.get(r[0], "none") == decision)
 
 
 def test_the_app_on_postgresql(dataset):
@@ -154,7 +158,7 @@ def test_the_app_on_postgresql(dataset):
     from cropland.curate.store import Store
 
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS reviewers, audit, decisions, quality, samples, tallies, meta")
+        conn.execute("DROP TABLE IF EXISTS reviewers, audit, decisions, quality, samples, tallies, class_tallies, meta")
     token = Store(POSTGRES_URL).add_reviewer("alice")
     with TestClient(create_app(dataset, POSTGRES_URL)) as client:
         client.headers["Authorization"] = f"Bearer {token}"
@@ -172,3 +176,29 @@ def test_the_app_on_postgresql(dataset):
         assert client.get("/api/samples", params={"decision": "none"}).json()["total"] == 11
         detail = client.get("/api/samples/POINT_2_201908_MB_CORN").json()
         assert detail["decision"] == "reject" and len(detail["same_point"]) == 3
+
+
+def test_a_store_from_before_class_tallies_is_recounted_and_reindexed(tmp_path):
+    import sqlite3
+
+    from cropland.curate.store import Store
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:  # the tallies of an earlier version, without classes
+        conn.execute("CREATE TABLE tallies (quality TEXT, decision TEXT, reviewer TEXT, n BIGINT, "
+                     "PRIMARY KEY (quality, decision, reviewer))")
+        conn.execute("INSERT INTO tallies VALUES ('review', 'none', '', 99)")
+    rows = _rows()
+    db = Store(path)
+    db.index_samples(iter(rows), "v1")
+    db.index_samples(iter(rows[1:]), "v2")  # rebuilt: its indexes dropped and made again
+    assert db.page({"label": "CORN"}, 0, 1)[0] == sum(r[6] == "CORN" for r in rows[1:])
+    assert db.progress()["total"] == len(rows) - 1
+    with sqlite3.connect(path) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                              "AND tbl_name = 'samples' AND sql IS NOT NULL")}
+    assert "tallies" not in tables
+    assert indexes == {"samples_by_key", "samples_by_point", "samples_by_label", "samples_by_year",
+                       "samples_by_month", "samples_by_province", "samples_by_quality",
+                       "samples_by_decision"}

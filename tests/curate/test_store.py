@@ -24,7 +24,7 @@ def store(request, tmp_path) -> Store:
                     "the PostgreSQL store (needs pip install 'psycopg[binary]')")
     psycopg = pytest.importorskip("psycopg")
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS reviewers, audit, decisions, quality, samples, tallies, meta")
+        conn.execute("DROP TABLE IF EXISTS reviewers, audit, decisions, quality, samples, tallies, class_tallies, meta")
     return Store(POSTGRES_URL)
 
 
