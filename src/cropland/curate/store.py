@@ -476,7 +476,9 @@ class Store:
     # -- sample index ------------------------------------------------------------------
     def index_samples(self, rows: Iterable[tuple], version: str) -> None:
         """Make the sample index hold the dataset's samples, then bring every sample's
-        quality verdict and decision up to date in it and recount the tallies.
+        quality verdict and decision up to date in it and recount the tallies. Rebuilding
+        the index (the dataset changed) drops its SQL indexes until it commits, so other
+        readers of the store wait for it on PostgreSQL.
 
         Args:
             rows: one tuple of :data:`SAMPLE_FIELDS` per sample; read only when ``version``
