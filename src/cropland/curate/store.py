@@ -507,7 +507,8 @@ class Store:
                 "WHERE v.sample_id = samples.sample_id "
                 "AND (samples.quality <> v.quality OR samples.decision <> v.decision)"
             )
-            _create_sample_indexes(db)
+            if rebuilt:
+                _create_sample_indexes(db)
             db.execute("DELETE FROM class_tallies")
             db.execute(
                 "INSERT INTO class_tallies (label, quality, decision, reviewer, n) "
